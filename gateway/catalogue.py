@@ -1,0 +1,57 @@
+"""`GET /v1/models`: every name a client may send, and what each one does."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.balancer import Balancer
+from gateway.protocol import ModelCard, ModelList
+from policies import GatewayConfig, Policy
+
+
+def catalogue(
+    config: GatewayConfig,
+    policies: Mapping[str, Policy],
+    balancer: Balancer,
+    router_info: dict[str, Any],
+) -> ModelList:
+    tiers = {t: balancer.tier_available(t) for t in config.tiers}
+    cards = [
+        ModelCard(
+            id="auto",
+            tiergate={"kind": "router", "policy": config.default_policy,
+                      "router": router_info, "tiers_available": tiers},
+        )
+    ]
+    for name, policy in policies.items():
+        cards.append(
+            ModelCard(
+                id=f"auto:{name}",
+                tiergate={
+                    "kind": "router",
+                    "policy": name,
+                    "description": policy.spec.description,
+                    "threshold": policy.threshold,
+                    "target_strong_fraction": policy.spec.target_strong_fraction,
+                    "tiers_available": tiers,
+                },
+            )
+        )
+    for name, target in balancer.targets.items():
+        dep = target.deployment
+        cards.append(
+            ModelCard(
+                id=name,
+                tiergate={
+                    "kind": "deployment",
+                    "tier": config.tier_of(name),
+                    "model": dep.model,
+                    "available": target.available,
+                    "price_per_mtok": {"input": dep.price.per_token()[0] * 1e6,
+                                       "output": dep.price.per_token()[1] * 1e6},
+                    "capabilities": dep.capabilities.model_dump(),
+                },
+            )
+        )
+    return ModelList(data=cards)

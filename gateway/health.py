@@ -1,0 +1,54 @@
+"""Readiness: can each tier reach at least one deployment right now?
+
+A deployment counts as reachable when its key (if it needs one) is set and, if it has an
+`api_base`, its `/models` endpoint answers below 500 within two seconds. Hosted providers without
+an `api_base` are not probed: a probe would cost a request against someone's quota.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from gateway.backends import Target
+from policies import GatewayConfig
+
+PROBE_TIMEOUT_S = 2.0
+
+
+async def probe(client: httpx.AsyncClient, target: Target) -> tuple[bool, str]:
+    if not target.available:
+        return False, f"{target.deployment.api_key_env} is not set"
+    base = target.deployment.api_base
+    if base is None:
+        return True, "key set (hosted provider, not probed)"
+    headers = {"authorization": f"Bearer {target.api_key}"} if target.api_key else {}
+    try:
+        response = await client.get(
+            base.rstrip("/") + "/models", headers=headers, timeout=PROBE_TIMEOUT_S
+        )
+    except httpx.HTTPError as exc:
+        return False, f"{base} unreachable: {type(exc).__name__}"
+    if response.status_code >= 500:
+        return False, f"{base}/models answered {response.status_code}"
+    return True, "reachable"
+
+
+async def readiness(
+    client: httpx.AsyncClient, config: GatewayConfig, targets: dict[str, Target]
+) -> tuple[bool, dict[str, Any]]:
+    """(ready, report): ready when every tier has at least one reachable deployment."""
+    names = list(targets)
+    results = await asyncio.gather(*(probe(client, targets[n]) for n in names))
+    status = dict(zip(names, results, strict=True))
+    tiers: dict[str, Any] = {}
+    for tier_name, tier in config.tiers.items():
+        deps = {n: {"reachable": status[n][0], "detail": status[n][1]} for n in tier.deployments}
+        tiers[tier_name] = {
+            "available": any(d["reachable"] for d in deps.values()),
+            "deployments": deps,
+        }
+    ready = all(t["available"] for t in tiers.values())
+    return ready, {"status": "ready" if ready else "degraded", "tiers": tiers}

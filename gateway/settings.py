@@ -1,0 +1,42 @@
+"""Process settings: the one place the gateway reads its environment.
+
+Environment variables (prefix `TIERGATE_`) first, then the defaults here. The routing config (a
+YAML file, see `policies.config`) is separate: settings say where it is. Handed out through
+`app.state.settings`, never imported as a global, so tests build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_log_dir() -> Path:
+    return Path.home() / ".cache" / "tiergate" / "logs"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TIERGATE_", extra="ignore")
+
+    config_path: Path = Field(description="YAML routing config (deployments, tiers, policies)")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, gt=0, lt=65536)
+
+    # Request limits: over them the client gets an OpenAI error envelope, never a 500.
+    max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+
+    # Router: None means the shipped artifact and the packaged MiniLM encoder.
+    router_artifact: Path | None = None
+    router_max_batch: int = Field(32, gt=0)
+
+    # Telemetry.
+    log_dir: Path = Field(default_factory=_default_log_dir)
+    request_log: bool = True
+    request_log_queue_size: int = Field(
+        10_000,
+        gt=0,
+        description="rows waiting for the log writer; past it rows are dropped and counted",
+    )
+    metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")

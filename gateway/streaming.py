@@ -1,0 +1,143 @@
+"""Relaying one upstream stream to the client as Server-Sent Events, and counting what passed.
+
+`open()` pulls the first chunk before anything is sent, so a deployment that fails before its
+first byte can still be replaced by the next one. After that the relay owns the stream: it renames
+`model` to the deployment, hides the usage chunk the gateway asked for if the client did not,
+counts tokens (the upstream's usage when it sends one, an estimate marked as such otherwise), turns
+a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
+closes the upstream request and still reports what was generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import orjson
+
+from gateway.backends import JSON, UpstreamError
+from gateway.balancer import Balancer
+from gateway.errors import envelope
+
+CHARS_PER_TOKEN = 4
+DONE = b"data: [DONE]\n\n"
+
+
+def sse(payload: Any) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+class StreamRelay:
+    def __init__(
+        self,
+        chunks: AsyncIterator[JSON],
+        *,
+        target_name: str,
+        client_wants_usage: bool,
+        prompt_chars: int,
+    ) -> None:
+        self._chunks = chunks
+        self._target = target_name
+        self._wants_usage = client_wants_usage
+        self._prompt_chars = prompt_chars
+        self._first: JSON | None = None
+        self._completion_chars = 0
+        self._usage: JSON | None = None
+        self.error: UpstreamError | None = None
+        self.client_aborted = False
+        self.partial = False
+
+    async def open(self) -> None:
+        """Wait for the first chunk; raises UpstreamError if the upstream fails before it."""
+        try:
+            self._first = await anext(self._chunks)
+        except StopAsyncIteration:
+            self._first = None
+        except BaseException:
+            await self._close_upstream()
+            raise
+
+    # --- counts ---------------------------------------------------------------------------
+
+    @property
+    def estimated(self) -> bool:
+        return self._usage is None
+
+    @property
+    def prompt_tokens(self) -> int:
+        if self._usage is not None:
+            return int(self._usage.get("prompt_tokens") or 0)
+        return -(-self._prompt_chars // CHARS_PER_TOKEN)
+
+    @property
+    def completion_tokens(self) -> int:
+        if self._usage is not None:
+            return int(self._usage.get("completion_tokens") or 0)
+        return -(-self._completion_chars // CHARS_PER_TOKEN)
+
+    # --- relay ----------------------------------------------------------------------------
+
+    def _rewrite(self, chunk: JSON) -> JSON | None:
+        """The chunk as the client should see it, or None to drop it."""
+        chunk["model"] = self._target
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            text = delta.get("content") if "delta" in choice else choice.get("text")
+            if isinstance(text, str):
+                self._completion_chars += len(text)
+            for call in delta.get("tool_calls") or ():
+                self._completion_chars += len(str((call.get("function") or {}).get("arguments") or ""))
+        usage = chunk.get("usage")
+        if usage:
+            self._usage = usage
+            if not self._wants_usage:
+                del chunk["usage"]
+                if not _carries_content(chunk):
+                    return None
+        return chunk
+
+    async def events(
+        self, balancer: Balancer, finish: Callable[[], None]
+    ) -> AsyncIterator[bytes]:
+        """The SSE byte stream. `finish` runs exactly once when it ends, however it ends."""
+        try:
+            with balancer.busy(self._target):
+                if self._first is not None:
+                    first = self._rewrite(self._first)
+                    if first is not None:
+                        yield sse(first)
+                try:
+                    async for chunk in self._chunks:
+                        out = self._rewrite(chunk)
+                        if out is not None:
+                            yield sse(out)
+                except UpstreamError as exc:
+                    self.error, self.partial = exc, True
+                    message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
+                    yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
+                yield DONE
+        except (asyncio.CancelledError, GeneratorExit):
+            self.client_aborted = self.partial = True
+            raise
+        finally:
+            await self._close_upstream()
+            finish()
+
+    async def _close_upstream(self) -> None:
+        aclose = getattr(self._chunks, "aclose", None)
+        if aclose is not None:
+            try:
+                await asyncio.shield(aclose())
+            except (Exception, asyncio.CancelledError):
+                pass
+
+
+def _carries_content(chunk: JSON) -> bool:
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        if choice.get("finish_reason") or any(v not in (None, "", []) for v in delta.values()):
+            return True
+        if choice.get("text"):
+            return True
+    return False

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from tests.support.gateway import RunningGateway, start_gateway, two_tier_config  # noqa: E402
+from tests.support.upstream import FakeUpstream  # noqa: E402
+
+
+@pytest.fixture
+def small() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream("small-model").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def large() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream("large-model").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, small: FakeUpstream, large: FakeUpstream) -> Iterator[RunningGateway]:
+    running = start_gateway(tmp_path, two_tier_config(small.url, large.url))
+    yield running
+    running.stop()

@@ -1,0 +1,71 @@
+"""Running a real gateway on loopback for tests, in front of fake upstreams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+import yaml
+
+from gateway.app import create_app
+from gateway.settings import Settings
+from tests.support.scoring import KeywordScorer
+from tests.support.upstream import serve_in_thread
+
+
+def two_tier_config(small_url: str, large_url: str, **overrides: Any) -> dict[str, Any]:
+    """A complete config: one small and one large OpenAI-compatible deployment."""
+    config: dict[str, Any] = {
+        "deployments": {
+            "small-a": {
+                "model": "openai/small-model",
+                "api_base": small_url,
+                "price": {"input_per_mtok": 0.1, "output_per_mtok": 0.2},
+                "capabilities": {"tools": False, "max_context_tokens": 1000},
+            },
+            "large-a": {
+                "model": "openai/large-model",
+                "api_base": large_url,
+                "price": {"input_per_mtok": 5.0, "output_per_mtok": 15.0},
+            },
+        },
+        "tiers": {"small": {"deployments": ["small-a"]}, "large": {"deployments": ["large-a"]}},
+        "policies": {"balanced": {"threshold": 0.5}},
+        "default_policy": "balanced",
+    }
+    for key, value in overrides.items():
+        config[key] = value
+    return config
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    """Base URL including `/v1`."""
+    root: str
+    scorer: KeywordScorer
+    server: uvicorn.Server
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+
+
+def start_gateway(
+    tmp_path: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    **settings: Any,
+) -> RunningGateway:
+    path = tmp_path / "tiergate.yaml"
+    path.write_text(yaml.safe_dump(config))
+    scorer = KeywordScorer()
+    app = create_app(
+        Settings(config_path=path, log_dir=tmp_path / "logs", **settings),
+        scorer=scorer,
+        env=env or {},
+    )
+    server, _thread, sock = serve_in_thread(app)
+    root = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    return RunningGateway(root + "/v1", root, scorer, server)
