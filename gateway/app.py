@@ -60,9 +60,7 @@ def create_app(
         live: Mapping[str, Backend] = backends or {"litellm": LiteLLMBackend()}
         batcher = BatchingScorer(scorer, settings.router_max_batch)
         app.state.http = httpx.AsyncClient()
-        app.state.service = ChatService(
-            config, policies, balancer, live, batcher, telemetry.sinks
-        )
+        app.state.service = ChatService(config, policies, balancer, live, batcher, telemetry.sinks)
         _announce(settings, balancer)
         try:
             yield

@@ -83,7 +83,7 @@ class Backend(Protocol):
         """The upstream's JSON answer (OpenAI shape), or UpstreamError."""
         ...
 
-    async def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
+    def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
         """An iterator of OpenAI stream chunks. Errors before the first chunk raise
         UpstreamError from the first `__anext__`; later ones from wherever they happen."""
         ...
@@ -162,8 +162,8 @@ class LiteLLMBackend:
         """Close litellm's cached HTTP clients: they belong to the event loop that is ending."""
         from litellm.llms.custom_httpx.async_client_cleanup import close_litellm_async_clients
 
-        await close_litellm_async_clients()
-        self._litellm.in_memory_llm_clients_cache.flush_cache()
+        await close_litellm_async_clients()  # type: ignore[no-untyped-call]
+        self._litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
         if self._litellm.aclient_session is self._http:
             self._litellm.aclient_session = None
         await self._http.aclose()

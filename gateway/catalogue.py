@@ -20,8 +20,12 @@ def catalogue(
     cards = [
         ModelCard(
             id="auto",
-            tiergate={"kind": "router", "policy": config.default_policy,
-                      "router": router_info, "tiers_available": tiers},
+            tiergate={
+                "kind": "router",
+                "policy": config.default_policy,
+                "router": router_info,
+                "tiers_available": tiers,
+            },
         )
     ]
     for name, policy in policies.items():
@@ -48,8 +52,10 @@ def catalogue(
                     "tier": config.tier_of(name),
                     "model": dep.model,
                     "available": target.available,
-                    "price_per_mtok": {"input": dep.price.per_token()[0] * 1e6,
-                                       "output": dep.price.per_token()[1] * 1e6},
+                    "price_per_mtok": {
+                        "input": dep.price.per_token()[0] * 1e6,
+                        "output": dep.price.per_token()[1] * 1e6,
+                    },
                     "capabilities": dep.capabilities.model_dump(),
                 },
             )

@@ -63,7 +63,9 @@ def envelope(
 
 
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(exc.body(), status_code=exc.status, headers={**exc.headers, **(headers or {})})
+    return JSONResponse(
+        exc.body(), status_code=exc.status, headers={**exc.headers, **(headers or {})}
+    )
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, str]:

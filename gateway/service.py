@@ -140,7 +140,7 @@ class ChatService:
         route = RouteRequest(
             prompt_tokens=request.prompt_chars() // CHARS_PER_TOKEN,
             needs_tools=isinstance(request, ChatCompletionRequest) and bool(request.tools),
-            forced_tier=forced,  # type: ignore[arg-type]  # checked against TIERS above
+            forced_tier=forced,  # checked against TIERS above
         )
         decision = policy.decide(route, p_strong)
         rec.policy, rec.p_strong, rec.threshold = policy.name, p_strong, decision.threshold
@@ -166,6 +166,7 @@ class ChatService:
                 with self.balancer.busy(target.name):
                     body = await self.backends[target.deployment.backend].complete(target, call)
             except UpstreamError as exc:
+                log.warning("%s failed (%s): %s", target.name, exc.kind, exc.message)
                 failures.append((target.name, exc))
                 if not exc.retryable:
                     break
@@ -174,8 +175,13 @@ class ChatService:
             body["model"] = target.name
             usage = body.get("usage") or {}
             self._account(rec, plan, target, failures)
-            self._count(rec, target, int(usage.get("prompt_tokens") or 0),
-                        int(usage.get("completion_tokens") or 0), estimated=not usage)
+            self._count(
+                rec,
+                target,
+                int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0),
+                estimated=not usage,
+            )
             rec.latency_s = time.perf_counter() - started
             rec.overhead_s = rec.latency_s - rec.upstream_latency_s
             self._emit(rec)
@@ -200,13 +206,16 @@ class ChatService:
             relay = StreamRelay(
                 self.backends[target.deployment.backend].stream(target, call),
                 target_name=target.name,
-                client_wants_usage=bool(request.stream_options and request.stream_options.include_usage),
+                client_wants_usage=bool(
+                    request.stream_options and request.stream_options.include_usage
+                ),
                 prompt_chars=request.prompt_chars(),
             )
             upstream_started = time.perf_counter()
             try:
                 await relay.open()
             except UpstreamError as exc:
+                log.warning("%s failed (%s): %s", target.name, exc.kind, exc.message)
                 failures.append((target.name, exc))
                 if not exc.retryable:
                     break
@@ -214,12 +223,19 @@ class ChatService:
             rec.ttft_s = time.perf_counter() - started
             self._account(rec, plan, target, failures)
 
-            def finish(relay: StreamRelay = relay, target: Target = target) -> None:
-                rec.upstream_latency_s = time.perf_counter() - upstream_started
+            def finish(
+                relay: StreamRelay = relay, target: Target = target, t0: float = upstream_started
+            ) -> None:
+                rec.upstream_latency_s = time.perf_counter() - t0
                 rec.latency_s = time.perf_counter() - started
                 rec.overhead_s = max(0.0, rec.latency_s - rec.upstream_latency_s)
-                self._count(rec, target, relay.prompt_tokens, relay.completion_tokens,
-                            estimated=relay.estimated)
+                self._count(
+                    rec,
+                    target,
+                    relay.prompt_tokens,
+                    relay.completion_tokens,
+                    estimated=relay.estimated,
+                )
                 rec.client_aborted, rec.partial = relay.client_aborted, relay.partial
                 if relay.error is not None:
                     rec.error_kind = relay.error.kind
@@ -227,9 +243,7 @@ class ChatService:
                     rec.status_code = 499
                 self._emit(rec)
 
-            return Outcome(
-                self._headers(rec, failures), stream=relay.events(self.balancer, finish)
-            )
+            return Outcome(self._headers(rec, failures), stream=relay.events(self.balancer, finish))
         raise self._exhausted(rec, failures)
 
     # --- accounting -----------------------------------------------------------------------
@@ -279,16 +293,28 @@ class ChatService:
         headers = {"x-tiergate-fallback": ", ".join(f"{n}={e.kind}" for n, e in failures)}
         if last.kind == "client_error" and last.status is not None:
             # The upstream refused the request itself: the client must change it, not retry.
-            return GatewayError(last.status, f"{last_name} rejected the request: {last.message}",
-                                code="upstream_rejected", headers=headers)
+            return GatewayError(
+                last.status,
+                f"{last_name} rejected the request: {last.message}",
+                code="upstream_rejected",
+                headers=headers,
+            )
         if all(e.kind == "unavailable" for _, e in failures):
-            return GatewayError(503, f"no deployment can be reached ({tried})",
-                                code="no_deployment_available", headers=headers)
+            return GatewayError(
+                503,
+                f"no deployment can be reached ({tried})",
+                code="no_deployment_available",
+                headers=headers,
+            )
         if last.kind == "rate_limited" and last.retry_after is not None:
             headers["retry-after"] = f"{last.retry_after:g}"
         status = 504 if last.kind == "timeout" else 502
-        return GatewayError(status, f"every deployment failed ({tried})",
-                            code=f"upstream_{last.kind}", headers=headers)
+        return GatewayError(
+            status,
+            f"every deployment failed ({tried})",
+            code=f"upstream_{last.kind}",
+            headers=headers,
+        )
 
     def _emit(self, rec: RequestRecord) -> None:
         for sink in self.telemetry:
@@ -304,7 +330,9 @@ def _unavailable(target: Target) -> UpstreamError:
     )
 
 
-def _upstream_call(endpoint: Literal["chat", "completions"], request: RoutedRequest) -> UpstreamCall:
+def _upstream_call(
+    endpoint: Literal["chat", "completions"], request: RoutedRequest
+) -> UpstreamCall:
     """Split the request into known fields and pass-through extras; always ask for usage."""
     extras = set(request.model_extra or {})
     data = request.model_dump(exclude_unset=True, exclude_none=False)

@@ -11,6 +11,7 @@ closes the upstream request and still reports what was generated.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -87,7 +88,9 @@ class StreamRelay:
             if isinstance(text, str):
                 self._completion_chars += len(text)
             for call in delta.get("tool_calls") or ():
-                self._completion_chars += len(str((call.get("function") or {}).get("arguments") or ""))
+                self._completion_chars += len(
+                    str((call.get("function") or {}).get("arguments") or "")
+                )
         usage = chunk.get("usage")
         if usage:
             self._usage = usage
@@ -97,9 +100,7 @@ class StreamRelay:
                     return None
         return chunk
 
-    async def events(
-        self, balancer: Balancer, finish: Callable[[], None]
-    ) -> AsyncIterator[bytes]:
+    async def events(self, balancer: Balancer, finish: Callable[[], None]) -> AsyncIterator[bytes]:
         """The SSE byte stream. `finish` runs exactly once when it ends, however it ends."""
         try:
             with balancer.busy(self._target):
@@ -127,10 +128,8 @@ class StreamRelay:
     async def _close_upstream(self) -> None:
         aclose = getattr(self._chunks, "aclose", None)
         if aclose is not None:
-            try:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.shield(aclose())
-            except (Exception, asyncio.CancelledError):
-                pass
 
 
 def _carries_content(chunk: JSON) -> bool:

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 TierName = Literal["small", "large"]
 TIERS: tuple[TierName, ...] = ("small", "large")
@@ -87,6 +95,12 @@ class Deployment(_Strict):
     timeout_s: float = Field(120.0, gt=0)
     serve: LocalServe | None = None
 
+    @field_validator("api_base", "api_key_env", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """`${VAR:-}` substitutes to "", which means: not set."""
+        return None if value == "" else value
+
 
 class Tier(_Strict):
     deployments: tuple[str, ...] = Field(min_length=1)
@@ -142,7 +156,7 @@ class GatewayConfig(_Strict):
         return None
 
 
-def substitute_env(value: Any, env: dict[str, str] | None = None) -> Any:
+def substitute_env(value: Any, env: Mapping[str, str] | None = None) -> Any:
     """Replace `${NAME}` and `${NAME:-default}` in every string of a loaded YAML tree."""
     environ = os.environ if env is None else env
     if isinstance(value, str):

@@ -8,8 +8,8 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from tests.support.gateway import RunningGateway, start_gateway, two_tier_config  # noqa: E402
-from tests.support.upstream import FakeUpstream  # noqa: E402
+from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
+from tests.support.upstream import FakeUpstream
 
 
 @pytest.fixture

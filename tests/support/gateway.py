@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,13 @@ class RunningGateway:
     root: str
     scorer: KeywordScorer
     server: uvicorn.Server
+    thread: threading.Thread
 
     def stop(self) -> None:
+        """Stop and wait for shutdown: litellm keeps process-wide clients that the app's
+        shutdown closes, and the next test's gateway must not meet them."""
         self.server.should_exit = True
+        self.thread.join(timeout=15)
 
 
 def start_gateway(
@@ -66,6 +71,6 @@ def start_gateway(
         scorer=scorer,
         env=env or {},
     )
-    server, _thread, sock = serve_in_thread(app)
+    server, thread, sock = serve_in_thread(app)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    return RunningGateway(root + "/v1", root, scorer, server)
+    return RunningGateway(root + "/v1", root, scorer, server, thread)

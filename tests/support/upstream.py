@@ -196,9 +196,7 @@ def serve_in_thread(app: Any) -> tuple[uvicorn.Server, threading.Thread, socket.
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
-    thread = threading.Thread(
-        target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
-    )
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -224,7 +222,9 @@ def _full(reply: Reply, model: str, chat: bool) -> dict[str, Any]:
             "object": "text_completion",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "text": reply.text, "finish_reason": "stop", "logprobs": None}],
+            "choices": [
+                {"index": 0, "text": reply.text, "finish_reason": "stop", "logprobs": None}
+            ],
             "usage": _usage(reply),
         }
     message: dict[str, Any] = {"role": "assistant", "content": reply.text}
