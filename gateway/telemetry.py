@@ -8,12 +8,14 @@ rows are counted by those metrics. The app factory calls `build_telemetry` once 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
 from gateway.records import Telemetry
 from gateway.settings import Settings
+from policies import GatewayConfig
 
 
 @dataclass
@@ -23,7 +25,7 @@ class TelemetryBundle:
     """Extra HTTP routes (such as `/metrics`) the app mounts."""
 
 
-def build_telemetry(settings: Settings) -> TelemetryBundle:
+def build_telemetry(settings: Settings, config: GatewayConfig | None = None) -> TelemetryBundle:
     """Sinks in the order the service should call them: metrics first (cheapest), then the log.
 
     A log directory that cannot be created or written fails here, at start, not at a request.
@@ -33,6 +35,8 @@ def build_telemetry(settings: Settings) -> TelemetryBundle:
 
     bundle = TelemetryBundle()
     metrics = GatewayMetrics()
+    if config is not None:
+        metrics.preinitialize(_routes(config))
     bundle.sinks.append(metrics)
     if settings.metrics:
         bundle.router = metrics_router(metrics)
@@ -45,3 +49,13 @@ def build_telemetry(settings: Settings) -> TelemetryBundle:
         )
         bundle.sinks.append(log)
     return bundle
+
+
+def _routes(config: GatewayConfig) -> Iterator[tuple[str | None, str, str]]:
+    """Every (policy, tier, deployment) the config allows, None standing for direct requests:
+    their series exist at zero from the start, so `rate()` sees each route's first request."""
+    for tier_name, tier in config.tiers.items():
+        for deployment in tier.deployments:
+            yield None, tier_name, deployment
+            for policy in config.policies:
+                yield policy, tier_name, deployment
