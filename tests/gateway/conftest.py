@@ -8,8 +8,18 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
+from tests.support.gateway import BACKEND, RunningGateway, start_gateway, two_tier_config
 from tests.support.upstream import FakeUpstream
+
+BACKENDS = ("litellm", "openai-compatible")
+
+
+@pytest.fixture(autouse=True, params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every gateway test runs once per backend: both must behave the same to a client."""
+    token = BACKEND.set(request.param)
+    yield request.param
+    BACKEND.reset(token)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from tests.support.scoring import KeywordScorer
 from tests.support.upstream import serve_in_thread
+
+BACKEND: ContextVar[str | None] = ContextVar("tiergate_test_backend", default=None)
+"""The backend `start_gateway` gives every deployment whose config does not name one (None: the
+config's own default). tests/gateway sets it per test, so one suite runs against every backend."""
 
 
 def two_tier_config(small_url: str, large_url: str, **overrides: Any) -> dict[str, Any]:
@@ -63,6 +68,13 @@ def start_gateway(
     env: dict[str, str] | None = None,
     **settings: Any,
 ) -> RunningGateway:
+    backend = BACKEND.get()
+    if backend is not None:
+        deployments = config.get("deployments", {})
+        config = {
+            **config,
+            "deployments": {n: {"backend": backend, **d} for n, d in deployments.items()},
+        }
     path = tmp_path / "tiergate.yaml"
     path.write_text(yaml.safe_dump(config))
     scorer = KeywordScorer()
