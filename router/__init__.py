@@ -1,0 +1,11 @@
+"""Tiergate's router: turns a request into p_strong, the need for the strong model.
+
+``load_router()`` gives a Router for the shipped artifact; ``Router.score`` scores a batch of
+prompts or messages lists; ``Router.threshold_for_fraction`` turns a target strong-call fraction
+into a threshold. Importing this package loads neither torch nor the encoder: load_router does.
+"""
+
+from router.errors import RouterError
+from router.model import Router, load_router
+
+__all__ = ["Router", "RouterError", "load_router"]

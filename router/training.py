@@ -1,0 +1,231 @@
+"""Training: feature matrices, logistic regression with C chosen by grouped CV, and artifacts.
+
+The regularisation strength is picked by cross-validation over *sources* (GroupKFold), scoring each
+candidate by held-out APGR, because the router must rank prompts from traffic it was not trained on.
+Examples can be weighted so that each source counts about equally whatever its size (MMLU alone is
+two thirds of the shared data).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from router.artifact import Artifact
+from router.data import Example
+from router.embeddings import embed_cached
+from router.encoder import Encoder
+from router.errors import RouterError
+from router.features import featurize
+from router.labels import make_labels
+from router.metrics import routing_metrics
+
+DEFAULT_FEATURES = ("last_user",)
+DEFAULT_CS = (0.001, 0.01, 0.1, 1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What a training run does; the defaults are the shipped router's settings (see MODEL_CARD.md).
+
+    ``source_weight_power``: each example weighs ``n_source ** -power`` (0 = plain, 1 = every source
+    equal). ``C``: a fixed regularisation strength, skipping the cross-validation.
+    ``source_effects``: fit one intercept per training source (dropped at inference), so the weights
+    learn what makes a prompt harder *within* a source rather than which source it came from;
+    ``pooled_mix`` then adds that much of a plain pooled fit back, for the between-source prior.
+    """
+
+    features: tuple[str, ...] = DEFAULT_FEATURES
+    label: str = "weak_wrong"
+    threshold: float = 0.5
+    source_weight_power: float = 0.0
+    cs: tuple[float, ...] = DEFAULT_CS
+    C: float | None = None
+    folds: int = 3
+    source_effects: bool = False
+    pooled_mix: float = 0.0
+
+
+@dataclass
+class LinearFit:
+    """A fitted standardiser and logistic regression, plus how C was chosen."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    C: float
+    cv: dict[str, float] = field(default_factory=dict)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """p_strong for a feature matrix."""
+        z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))), dtype=np.float64)
+
+
+def feature_matrix(
+    examples: Sequence[Example], features: Sequence[str], encoder: Encoder, progress: bool = False
+) -> np.ndarray:
+    """Features of ``examples``, embeddings through the on-disk cache."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return embed_cached(encoder, texts, progress=progress)
+
+    return featurize([e.conversation for e in examples], features, encode)
+
+
+def source_weights(sources: Sequence[str], power: float) -> np.ndarray:
+    """Per-example weights ``n_source ** -power``, rescaled to mean 1."""
+    counts = Counter(sources)
+    weights = np.array([counts[s] ** -power for s in sources], dtype=np.float64)
+    scaled: np.ndarray = weights * (len(weights) / weights.sum())
+    return scaled
+
+
+def fit_linear(
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    C: float,
+    sources: Sequence[str] | None = None,
+    pooled_mix: float = 0.0,
+) -> LinearFit:
+    """Standardise, then fit an L2 logistic regression with strength C (sample-weighted).
+
+    With ``sources``, each source gets its own intercept during fitting (see TrainConfig).
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    if len(np.unique(y)) < 2:
+        raise RouterError("every training label is the same; the data cannot teach a router")
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = (x - mean) / scale
+    if sources is None:
+        model = LogisticRegression(C=C, max_iter=2000)
+        model.fit(z, y, sample_weight=weights)
+        return LinearFit(
+            mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]), C
+        )
+    names = sorted(set(sources))
+    dummies = (np.asarray(sources)[:, None] == np.asarray(names)[None, :]).astype(np.float64)
+    model = LogisticRegression(C=C, max_iter=2000, fit_intercept=False)
+    model.fit(np.hstack([z, dummies]), y, sample_weight=weights)
+    coef = model.coef_[0, : z.shape[1]].astype(np.float64)
+    intercept = float(np.average(model.coef_[0, z.shape[1] :]))
+    if pooled_mix > 0.0:
+        pooled = fit_linear(x, y, weights, C)
+        coef = coef + pooled_mix * pooled.coef
+        intercept = intercept + pooled_mix * pooled.intercept
+    return LinearFit(mean, scale, coef, intercept, C)
+
+
+def choose_c(
+    x: np.ndarray,
+    y: np.ndarray,
+    weak: np.ndarray,
+    strong: np.ndarray,
+    sources: Sequence[str],
+    weights: np.ndarray,
+    config: TrainConfig,
+) -> tuple[float, dict[str, float]]:
+    """The C with the best mean held-out APGR over source-grouped folds (or stratified, if few)."""
+    from sklearn.model_selection import GroupKFold, StratifiedKFold
+
+    if config.C is not None:
+        return config.C, {}
+    groups = np.asarray(sources)
+    n_groups = len(set(sources))
+    if n_groups >= 3:
+        splits = list(GroupKFold(n_splits=min(config.folds, n_groups)).split(x, y, groups))
+    else:
+        folds = max(2, min(config.folds, int(np.bincount(y).min())))
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y))
+    results: dict[str, float] = {}
+    for c in config.cs:
+        apgrs = []
+        for train_idx, test_idx in splits:
+            if len(np.unique(y[train_idx])) < 2:
+                continue
+            fit = _fit(x[train_idx], y[train_idx], weights[train_idx], c, groups[train_idx], config)
+            m = routing_metrics(fit.predict(x[test_idx]), weak[test_idx], strong[test_idx])
+            if np.isfinite(m.apgr):
+                apgrs.append(m.apgr)
+        results[f"{c:g}"] = float(np.mean(apgrs)) if apgrs else float("nan")
+    finite = {k: v for k, v in results.items() if np.isfinite(v)}
+    best = max(finite, key=lambda k: finite[k]) if finite else f"{config.cs[0]:g}"
+    return float(best), results
+
+
+def _fit(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float, sources: np.ndarray, config: TrainConfig
+) -> LinearFit:
+    if config.source_effects and len(set(sources.tolist())) > 1:
+        return fit_linear(x, y, w, c, sources.tolist(), config.pooled_mix)
+    return fit_linear(x, y, w, c)
+
+
+def train_arrays(
+    x: np.ndarray,
+    weak: np.ndarray,
+    strong: np.ndarray,
+    sources: Sequence[str],
+    config: TrainConfig,
+) -> LinearFit:
+    """Labels, weights, C by cross-validation, then the final fit on everything given."""
+    y = make_labels(config.label, weak, strong, config.threshold)
+    weights = source_weights(sources, config.source_weight_power)
+    c, cv = choose_c(x, y, weak, strong, sources, weights, config)
+    fit = _fit(x, y, weights, c, np.asarray(sources), config)
+    fit.cv = cv
+    return fit
+
+
+def train(
+    examples: Sequence[Example],
+    encoder: Encoder,
+    config: TrainConfig = TrainConfig(),
+    name: str = "tiergate-router",
+    progress: bool = False,
+) -> Artifact:
+    """Train an artifact on ``examples``, calibrated on the same mix."""
+    if not examples:
+        raise RouterError("no training examples")
+    x = feature_matrix(examples, config.features, encoder, progress=progress)
+    weak = np.array([e.weak for e in examples])
+    strong = np.array([e.strong for e in examples])
+    sources = [e.source for e in examples]
+    fit = train_arrays(x, weak, strong, sources, config)
+    summary: dict[str, Any] = {
+        "examples": len(examples),
+        "sources": dict(sorted(Counter(sources).items())),
+        "C": fit.C,
+        "cv_apgr_by_C": fit.cv,
+        "label_threshold": config.threshold,
+        "source_weight_power": config.source_weight_power,
+    }
+    artifact = Artifact(
+        name=name,
+        encoder_name=encoder.name,
+        encoder_dimension=encoder.dimension,
+        features=list(config.features),
+        mean=fit.mean,
+        scale=fit.scale,
+        coef=fit.coef,
+        intercept=fit.intercept,
+        calibration_fractions=np.array([0.0, 1.0]),
+        calibration_thresholds=np.array([1.0, 0.0]),
+        label=config.label,
+        training=summary,
+    )
+    artifact.calibrate(
+        fit.predict(x),
+        "the training data, every source weighted equally",
+        source_weights(sources, 1.0),
+    )
+    return artifact

@@ -1,0 +1,87 @@
+"""Training and the evaluation protocol on a small synthetic mix, with the fake encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from router.data import Example
+from router.errors import RouterError
+from router.evaluation import NAIVE, leave_one_source_out, pooled, summary
+from router.training import TrainConfig, feature_matrix, source_weights, train, train_arrays
+
+
+def synthetic(n_per_source: int = 40) -> list[Example]:
+    """Three sources; code and maths requests need the strong model, lookups do not."""
+    rng = np.random.default_rng(0)
+    examples = []
+    kinds = {
+        "code": ("implement a python function def class return", 0.8),
+        "maths": ("solve the equation compute how many integral", 0.6),
+        "lookup": ("what is the capital name of the country", 0.1),
+    }
+    for source, (words, p_hard) in kinds.items():
+        vocab = words.split()
+        for i in range(n_per_source):
+            text = " ".join(rng.choice(vocab, size=6)) + f" item {i}"
+            hard = rng.random() < p_hard
+            examples.append(Example((("user", text),), 0.0 if hard else 1.0, 1.0, source, source))
+    return examples
+
+
+def test_source_weights_balance_sources() -> None:
+    w = source_weights(["a"] * 30 + ["b"] * 10, 1.0)
+    assert w[:30].sum() == pytest.approx(w[30:].sum())
+    assert w.mean() == pytest.approx(1.0)
+    assert np.allclose(source_weights(["a", "b", "b"], 0.0), 1.0)
+
+
+def test_train_ranks_code_above_lookup(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    examples = synthetic()
+    artifact = train(examples, fake_encoder, TrainConfig(cs=(0.1, 1.0), folds=3), name="synthetic")
+    assert artifact.training["C"] in (0.1, 1.0)
+    assert set(artifact.training["cv_apgr_by_C"]) == {"0.1", "1"}
+    x = feature_matrix(examples, artifact.features, fake_encoder)
+    p = artifact.predict(x)
+    code = p[[e.source == "code" for e in examples]].mean()
+    lookup = p[[e.source == "lookup" for e in examples]].mean()
+    assert code > lookup
+    assert artifact.threshold_for_fraction(0.0) > p.max()
+
+
+def test_train_refuses_a_single_class(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    easy = [Example((("user", "hi"),), 1.0, 1.0, "s", "s")] * 5
+    with pytest.raises(RouterError, match="every training label is the same"):
+        train(easy, fake_encoder, TrainConfig(C=1.0))
+
+
+def test_leave_one_source_out_holds_out_the_family(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    examples = synthetic()
+    # A second "code" source of the same family must not be trained on when "code" is held out.
+    examples += [
+        Example(e.conversation, e.weak, e.strong, "code-copy", "code")
+        for e in examples
+        if e.source == "code"
+    ]
+    x = feature_matrix(examples, ("last_user", "shape"), fake_encoder)
+    x_naive = feature_matrix(examples, NAIVE.features, fake_encoder)
+    seen: list[str] = []
+    results, held = leave_one_source_out(
+        examples, x, x_naive, TrainConfig(C=1.0), on_source=seen.append
+    )
+    assert seen == sorted({e.source for e in examples})
+    assert [r.source for r in results] == seen
+    assert held["ours"].shape == (len(examples),)
+    pool = pooled(examples, held, None)
+    assert pool.oracle.apgr >= pool.ours.apgr > 0.5 and pool.random.apgr == pytest.approx(0.5)
+    assert pooled(examples, held, 10).ours.n == 40
+    assert set(summary(results)) == {"mean_apgr", "mean_apgr_naive", "min_apgr", "sources_with_gap"}
+
+
+def test_train_arrays_with_fixed_c() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    weak = (x[:, 0] < 0).astype(float)
+    fit = train_arrays(x, weak, np.ones(200), ["a"] * 200, TrainConfig(C=0.5, label="weak_wrong"))
+    assert fit.C == 0.5 and fit.cv == {}
+    assert fit.coef[0] > 0  # higher x0 -> weak model wrong -> higher p_strong
