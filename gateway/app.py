@@ -14,13 +14,20 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 
+from gateway.auth import KeyRing
 from gateway.backends import Backend, LiteLLMBackend, Target
 from gateway.balancer import Balancer
 from gateway.catalogue import catalogue
 from gateway.errors import install_error_handlers
 from gateway.limits import BodySizeLimit
+from gateway.metrics import GatewayMetrics
+from gateway.openai_compat import OpenAICompatibleBackend
+from gateway.quota import Quota
+from gateway.ratelimit import build_store
+from gateway.relmetrics import ReliabilityCollector
+from gateway.resilience import Resilience
 from gateway.routes import router as api_routes
 from gateway.scoring import BatchingScorer, Scorer
 from gateway.service import ChatService
@@ -52,19 +59,46 @@ def create_app(
     calibrate = getattr(scorer, "threshold_for_fraction", None)
     policies = build_policies(config, calibrate)
     balancer = Balancer(config, targets)
-    telemetry = build_telemetry(settings)
+    telemetry = build_telemetry(settings, config)
+    keys = KeyRing.from_config(
+        config.keys, environ, metrics_require_key=config.limits.metrics_require_key
+    )
+    if not settings.log_content:
+        _hold_content_loggers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = backends is None
-        live: Mapping[str, Backend] = backends or {"litellm": LiteLLMBackend()}
+        # Only the backends the config uses: importing litellm takes seconds and ~180 MB of RSS.
+        used = {d.backend for d in config.deployments.values()}
+        factories = (("litellm", LiteLLMBackend), ("openai-compatible", OpenAICompatibleBackend))
+        live: Mapping[str, Backend] = backends or {n: f() for n, f in factories if n in used}
         batcher = BatchingScorer(scorer, settings.router_max_batch)
         app.state.http = httpx.AsyncClient()
-        app.state.service = ChatService(config, policies, balancer, live, batcher, telemetry.sinks)
+        resilience = Resilience(config.deployments)
+        quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
+        app.state.service = ChatService(
+            config,
+            policies,
+            balancer,
+            live,
+            batcher,
+            telemetry.sinks,
+            resilience=resilience,
+            quota=quota,
+        )
+        collector = ReliabilityCollector(resilience, quota)
+        registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
+        for registry in registries:
+            registry.register(collector)
         _announce(settings, balancer)
+        keys.announce()
         try:
             yield
         finally:
+            for registry in registries:
+                registry.unregister(collector)
+            await quota.aclose()
             await batcher.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
@@ -77,13 +111,32 @@ def create_app(
     app.state.settings = settings
     app.state.config = config
     app.state.balancer = balancer
+    app.state.keys = keys
     app.state.catalogue = lambda: catalogue(config, policies, balancer, _scorer_info(scorer))
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     app.include_router(api_routes)
     if telemetry.router is not None:
-        app.include_router(telemetry.router)
+        app.include_router(telemetry.router, dependencies=[Depends(_metrics_auth)])
     return app
+
+
+CONTENT_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai", "httpcore")
+"""Libraries that log whole requests (prompts, options) at DEBUG."""
+
+
+def _hold_content_loggers() -> None:
+    """No prompt or completion text in logs, even with the root logger at DEBUG."""
+    for name in CONTENT_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:  # NOTSET too: the root may go to DEBUG later
+            logger.setLevel(logging.WARNING)
+
+
+def _metrics_auth(request: Request) -> None:
+    """`/metrics` takes any valid key when `limits.metrics_require_key` is set."""
+    keys: KeyRing = request.app.state.keys
+    keys.authenticate_metrics(request.headers)
 
 
 def _scorer_info(scorer: Scorer) -> dict[str, Any]:

@@ -118,7 +118,7 @@ class LiteLLMBackend:
             **call.params,
             "model": dep.model,
             "stream": stream,
-            "timeout": dep.timeout_s,
+            "timeout": httpx.Timeout(dep.timeout_s, connect=dep.connect_timeout_s),
             "num_retries": 0,
             "max_retries": 0,
         }

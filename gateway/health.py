@@ -8,6 +8,7 @@ an `api_base` are not probed: a probe would cost a request against someone's quo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -37,15 +38,26 @@ async def probe(client: httpx.AsyncClient, target: Target) -> tuple[bool, str]:
 
 
 async def readiness(
-    client: httpx.AsyncClient, config: GatewayConfig, targets: dict[str, Target]
+    client: httpx.AsyncClient,
+    config: GatewayConfig,
+    targets: dict[str, Target],
+    circuits: Mapping[str, str] | None = None,
 ) -> tuple[bool, dict[str, Any]]:
-    """(ready, report): ready when every tier has at least one reachable deployment."""
+    """(ready, report): ready when every tier has at least one reachable deployment. A deployment
+    whose circuit is open (see `gateway.breaker`) is not reachable, whatever its probe says."""
     names = list(targets)
     results = await asyncio.gather(*(probe(client, targets[n]) for n in names))
     status = dict(zip(names, results, strict=True))
+    circuits = circuits or {}
     tiers: dict[str, Any] = {}
     for tier_name, tier in config.tiers.items():
-        deps = {n: {"reachable": status[n][0], "detail": status[n][1]} for n in tier.deployments}
+        deps: dict[str, dict[str, Any]] = {}
+        for n in tier.deployments:
+            circuit = circuits.get(n, "closed")
+            reachable, detail = status[n]
+            if circuit == "open":
+                reachable, detail = False, "circuit open after repeated failures"
+            deps[n] = {"reachable": reachable, "detail": detail, "circuit": circuit}
         tiers[tier_name] = {
             "available": any(d["reachable"] for d in deps.values()),
             "deployments": deps,

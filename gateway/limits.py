@@ -1,4 +1,4 @@
-"""Request size limit, enforced before the body is parsed.
+"""Request size limits: body bytes before parsing, messages and tokens after.
 
 Checks `Content-Length`, then counts the bytes of the body as they arrive (a chunked body has no
 length), so an oversize request gets a 413 in OpenAI's envelope and the gateway never holds more
@@ -10,7 +10,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import envelope
+from gateway.errors import GatewayError, envelope
+from gateway.protocol import ChatCompletionRequest, RoutedRequest
 
 
 class BodySizeLimit:
@@ -72,3 +73,50 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def check_request(request: RoutedRequest, *, max_messages: int, max_tokens: int) -> None:
+    """400 naming the limit when a request has too many messages or asks for too many tokens.
+
+    Checked after validation and before any routing or upstream work, so an oversized request
+    costs the gateway nothing.
+    """
+    count = (
+        len(request.messages)
+        if isinstance(request, ChatCompletionRequest)
+        else (len(request.prompt) if isinstance(request.prompt, list) else 1)
+    )
+    if count > max_messages:
+        param = "messages" if isinstance(request, ChatCompletionRequest) else "prompt"
+        raise GatewayError(
+            400,
+            f"{param} has {count} entries; this gateway accepts at most {max_messages}",
+            code="too_many_messages",
+            param=param,
+        )
+    asked = [("max_tokens", request.max_tokens)]
+    if isinstance(request, ChatCompletionRequest):
+        asked.append(("max_completion_tokens", request.max_completion_tokens))
+    for name, value in asked:
+        if value is not None and value > max_tokens:
+            raise GatewayError(
+                400,
+                f"{name} is {value}; this gateway accepts at most {max_tokens}",
+                code="max_tokens_too_large",
+                param=name,
+            )
+
+
+def prompt_reserve(request: RoutedRequest) -> int:
+    """An over-estimate of the prompt's tokens before any tokenizer runs (three characters a
+    token, plus chat-template overhead): reservations must not be smaller than the real use."""
+    return request.prompt_chars() // 3 + 16
+
+
+def completion_budget(request: RoutedRequest, default: int) -> int:
+    """The most completion tokens this request may produce, or `default` if it does not say."""
+    limit = request.max_tokens
+    if isinstance(request, ChatCompletionRequest) and request.max_completion_tokens is not None:
+        limit = request.max_completion_tokens
+    n = request.n or 1
+    return (limit or default) * n

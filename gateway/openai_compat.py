@@ -66,7 +66,7 @@ def request_timeout(deployment: Deployment) -> aiohttp.ClientTimeout:
     separate connect or first-byte limits.
     """
     return aiohttp.ClientTimeout(
-        total=None, connect=deployment.timeout_s, sock_read=deployment.timeout_s
+        total=None, connect=deployment.connect_timeout_s, sock_read=deployment.timeout_s
     )
 
 

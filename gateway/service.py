@@ -4,30 +4,45 @@ Resolves the name the client sent (`auto`, `auto:<policy>`, a deployment), asks 
 score and the policy for a tier, then tries deployments in order until one answers. Fallback only
 happens before the first byte reaches the client; after that the answer belongs to the deployment
 that started it. Every accepted request ends in exactly one `RequestRecord`, whatever happened.
+The caller's key is checked against the route here and its limits reserved (`gateway.quota`);
+each attempt on a deployment goes through `gateway.resilience` (breaker, slots, timeouts, retries).
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gateway.auth import ApiKey, authorize
 from gateway.backends import JSON, Backend, Target, UpstreamCall, UpstreamError
 from gateway.balancer import Balancer
+from gateway.breaker import Refused
 from gateway.errors import GatewayError
+from gateway.limits import check_request
 from gateway.protocol import ChatCompletionRequest, RoutedRequest
+from gateway.quota import Quota, Ticket
+from gateway.ratelimit import MemoryCounters
 from gateway.records import RequestRecord, Telemetry
+from gateway.resilience import (
+    Failures,
+    Resilience,
+    exhausted_error,
+    fallback_header,
+    log_failure,
+    unavailable,
+)
 from gateway.scoring import BatchingScorer
 from gateway.streaming import StreamRelay
+from gateway.tokens import estimate, usage_of
 from policies import TIERS, Decision, GatewayConfig, Policy, RouteRequest, TierName
 
 log = logging.getLogger(__name__)
-
-CHARS_PER_TOKEN = 4
-"""Prompt length estimate before any tokenizer runs: about four characters a token in English."""
 
 
 @dataclass
@@ -37,6 +52,8 @@ class Outcome:
     headers: dict[str, str]
     body: JSON | None = None
     stream: AsyncIterator[bytes] | None = None
+    abandon: Callable[[], Awaitable[None]] | None = None
+    """For a stream: call after the response, whether or not `stream` was ever read."""
 
 
 @dataclass
@@ -45,6 +62,7 @@ class _Plan:
     decision: Decision | None
     candidates: list[Target]
     tier_of: dict[str, TierName] = field(default_factory=dict)
+    ticket: Ticket | None = None
 
 
 class ChatService:
@@ -56,6 +74,9 @@ class ChatService:
         backends: Mapping[str, Backend],
         scorer: BatchingScorer,
         telemetry: Sequence[Telemetry],
+        *,
+        resilience: Resilience | None = None,
+        quota: Quota | None = None,
     ) -> None:
         self.config = config
         self.policies = dict(policies)
@@ -63,6 +84,8 @@ class ChatService:
         self.backends = dict(backends)
         self.scorer = scorer
         self.telemetry = list(telemetry)
+        self.resilience = resilience or Resilience(config.deployments)
+        self.quota = quota or Quota(MemoryCounters(), on_error=config.limits.on_redis_error)
         large = config.tiers["large"].deployments[0]
         self._large_price = config.deployments[large].price
 
@@ -92,36 +115,60 @@ class ChatService:
         endpoint: Literal["chat", "completions"],
         request: RoutedRequest,
         headers: Mapping[str, str],
-        api_key_id: str | None = None,
+        key: ApiKey | None = None,
     ) -> Outcome:
+        """`key` is the caller's, already authenticated (None when the gateway is open)."""
+        limits = self.config.limits
+        check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
         started = time.perf_counter()
         rec = RequestRecord(
             request_id=headers.get("x-request-id") or f"req-{uuid.uuid4().hex[:24]}",
             started_at=time.time(),
             endpoint=endpoint,
-            api_key_id=api_key_id,
+            api_key_id=key.id if key is not None else None,
             stream=bool(request.stream),
         )
         for sink in self.telemetry:
             sink.request_started()
+        plan: _Plan | None = None
         try:
-            plan = await self._plan(request, headers, rec)
+            plan = await self._plan(request, headers, rec, key)
+            await self._admit(plan, request, key)
             call = _upstream_call(endpoint, request)
             if request.stream:
                 return await self._stream(plan, call, request, rec, started)
-            return await self._complete(plan, call, rec, started)
+            return await self._complete(plan, call, rec, started, request.prompt_chars())
         except GatewayError as exc:
             rec.status_code = exc.status
             rec.error_kind = rec.error_kind or exc.code
             rec.latency_s = time.perf_counter() - started
-            self._emit(rec)
+            self._emit(rec, plan)
             exc.headers.setdefault("x-request-id", rec.request_id)
+            raise
+        except asyncio.CancelledError:  # the server is going away with the request unanswered
+            rec.status_code, rec.client_aborted = 499, True
+            rec.latency_s = time.perf_counter() - started
+            self._emit(rec, plan)
+            raise
+        except Exception:  # a bug of ours: still one record, and the envelope handler answers 500
+            rec.status_code, rec.error_kind = 500, "internal"
+            rec.latency_s = time.perf_counter() - started
+            self._emit(rec, plan)
             raise
 
     async def _plan(
-        self, request: RoutedRequest, headers: Mapping[str, str], rec: RequestRecord
+        self,
+        request: RoutedRequest,
+        headers: Mapping[str, str],
+        rec: RequestRecord,
+        key: ApiKey | None,
     ) -> _Plan:
         policy, direct = self._resolve(request.model)
+        authorize(
+            key,
+            policy=policy.name if policy is not None else None,
+            deployment=direct.name if direct is not None else None,
+        )
         forced = headers.get("x-tiergate-tier")
         if forced is not None and forced not in TIERS:
             raise GatewayError(
@@ -138,7 +185,7 @@ class ChatService:
         assert policy is not None
         p_strong, rec.router_s = await self.scorer.score(request.routing_items())
         route = RouteRequest(
-            prompt_tokens=request.prompt_chars() // CHARS_PER_TOKEN,
+            prompt_tokens=estimate(request.prompt_chars()),
             needs_tools=isinstance(request, ChatCompletionRequest) and bool(request.tools),
             forced_tier=forced,  # checked against TIERS above
         )
@@ -149,46 +196,67 @@ class ChatService:
         tier_of: dict[str, TierName] = {}
         for tier in (decision.tier, *decision.fallbacks):
             for target in self.balancer.order(tier):
-                candidates.append(target)
-                tier_of[target.name] = tier
+                if key is None or key.may_reach(target.name):
+                    candidates.append(target)
+                    tier_of[target.name] = tier
+        if not candidates:
+            authorize(key, policy=None, deployment=self.balancer.order(decision.tier)[0].name)
         return _Plan(policy, decision, candidates, tier_of)
 
+    async def _admit(self, plan: _Plan, request: RoutedRequest, key: ApiKey | None) -> None:
+        if key is None:
+            return
+        downgrade = plan.policy is not None and plan.policy.spec.on_over_budget == "downgrade"
+        plan.ticket, plan.candidates = await self.quota.admit_request(
+            key,
+            request,
+            plan.candidates,
+            plan.tier_of,
+            downgrade=downgrade,
+            default_completion_tokens=self.config.limits.reserve_completion_tokens,
+        )
+
+    async def _skip(self, plan: _Plan, target: Target) -> UpstreamError | None:
+        """Why `target` is not even tried: its key is not set, or the budget cannot pay for it."""
+        if not target.available:
+            return unavailable(target)
+        if plan.ticket is not None and not await self.quota.cover(plan.ticket, target.name):
+            return Refused("over_budget", "the key's budget cannot pay for it", retry_after=60)
+        return None
+
     async def _complete(
-        self, plan: _Plan, call: UpstreamCall, rec: RequestRecord, started: float
+        self, plan: _Plan, call: UpstreamCall, rec: RequestRecord, started: float, prompt_chars: int
     ) -> Outcome:
-        failures: list[tuple[str, UpstreamError]] = []
+        failures: Failures = []
         for target in plan.candidates:
-            if not target.available:
-                failures.append((target.name, _unavailable(target)))
+            if (skip := await self._skip(plan, target)) is not None:
+                failures.append((target.name, skip))
                 continue
             upstream_started = time.perf_counter()
+            backend = self.backends[target.deployment.backend]
             try:
                 with self.balancer.busy(target.name):
-                    body = await self.backends[target.deployment.backend].complete(target, call)
+                    body = await self.resilience.complete(
+                        target, functools.partial(backend.complete, target, call)
+                    )
             except UpstreamError as exc:
-                log.warning("%s failed (%s): %s", target.name, exc.kind, exc.message)
+                log_failure(target.name, exc)
                 failures.append((target.name, exc))
                 if not exc.retryable:
                     break
                 continue
             rec.upstream_latency_s = time.perf_counter() - upstream_started
             body["model"] = target.name
-            usage = body.get("usage") or {}
             self._account(rec, plan, target, failures)
-            self._count(
-                rec,
-                target,
-                int(usage.get("prompt_tokens") or 0),
-                int(usage.get("completion_tokens") or 0),
-                estimated=not usage,
-            )
+            prompt, completion, estimated = usage_of(body, prompt_chars)
+            self._count(rec, target, prompt, completion, estimated=estimated)
             rec.latency_s = time.perf_counter() - started
             rec.overhead_s = rec.latency_s - rec.upstream_latency_s
-            self._emit(rec)
-            headers = self._headers(rec, failures)
+            self._emit(rec, plan)
+            headers = self._headers(rec, failures, plan)
             headers["x-tiergate-cost-usd"] = f"{rec.cost_usd:.10f}"
             return Outcome(headers, body=body)
-        raise self._exhausted(rec, failures)
+        raise exhausted_error(rec, failures)
 
     async def _stream(
         self,
@@ -198,24 +266,26 @@ class ChatService:
         rec: RequestRecord,
         started: float,
     ) -> Outcome:
-        failures: list[tuple[str, UpstreamError]] = []
+        failures: Failures = []
+        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         for target in plan.candidates:
-            if not target.available:
-                failures.append((target.name, _unavailable(target)))
+            if (skip := await self._skip(plan, target)) is not None:
+                failures.append((target.name, skip))
                 continue
-            relay = StreamRelay(
-                self.backends[target.deployment.backend].stream(target, call),
-                target_name=target.name,
-                client_wants_usage=bool(
-                    request.stream_options and request.stream_options.include_usage
-                ),
-                prompt_chars=request.prompt_chars(),
-            )
+
+            def relay_for(target: Target = target) -> StreamRelay:
+                return StreamRelay(
+                    self.backends[target.deployment.backend].stream(target, call),
+                    target_name=target.name,
+                    client_wants_usage=wants_usage,
+                    prompt_chars=request.prompt_chars(),
+                )
+
             upstream_started = time.perf_counter()
             try:
-                await relay.open()
+                relay = await self.resilience.open_stream(target, relay_for)
             except UpstreamError as exc:
-                log.warning("%s failed (%s): %s", target.name, exc.kind, exc.message)
+                log_failure(target.name, exc)
                 failures.append((target.name, exc))
                 if not exc.retryable:
                     break
@@ -241,10 +311,13 @@ class ChatService:
                     rec.error_kind = relay.error.kind
                 if relay.client_aborted:
                     rec.status_code = 499
-                self._emit(rec)
+                self.resilience.stream_done(target.name, relay)
+                self._emit(rec, plan)
 
-            return Outcome(self._headers(rec, failures), stream=relay.events(self.balancer, finish))
-        raise self._exhausted(rec, failures)
+            headers = self._headers(rec, failures, plan)
+            stream = relay.events(self.balancer, finish)
+            return Outcome(headers, stream=stream, abandon=functools.partial(relay.abandon, finish))
+        raise exhausted_error(rec, failures)
 
     # --- accounting -----------------------------------------------------------------------
 
@@ -264,9 +337,7 @@ class ChatService:
         rec.cost_usd = target.deployment.price.cost(prompt, completion)
         rec.counterfactual_cost_usd = self._large_price.cost(prompt, completion)
 
-    def _headers(
-        self, rec: RequestRecord, failures: list[tuple[str, UpstreamError]]
-    ) -> dict[str, str]:
+    def _headers(self, rec: RequestRecord, failures: Failures, plan: _Plan) -> dict[str, str]:
         headers = {
             "x-request-id": rec.request_id,
             "x-tiergate-route": rec.served_tier or "",
@@ -277,57 +348,19 @@ class ChatService:
         if rec.p_strong is not None:
             headers["x-tiergate-score"] = f"{rec.p_strong:.4f}"
         if failures:
-            headers["x-tiergate-fallback"] = ", ".join(f"{n}={e.kind}" for n, e in failures)
+            headers["x-tiergate-fallback"] = fallback_header(failures)
+        if plan.ticket is not None and plan.ticket.downgraded:
+            headers["x-tiergate-downgraded"] = plan.ticket.downgraded
         return headers
 
-    def _exhausted(
-        self, rec: RequestRecord, failures: list[tuple[str, UpstreamError]]
-    ) -> GatewayError:
-        """The error for a request no deployment could answer."""
-        if not failures:
-            return GatewayError(503, "no deployment is configured for this route", code="no_route")
-        last_name, last = failures[-1]
-        rec.fallback_reason = failures[0][1].kind if len(failures) > 1 else None
-        rec.error_kind = last.kind
-        tried = "; ".join(f"{n}: {e.kind}" for n, e in failures)
-        headers = {"x-tiergate-fallback": ", ".join(f"{n}={e.kind}" for n, e in failures)}
-        if last.kind == "client_error" and last.status is not None:
-            # The upstream refused the request itself: the client must change it, not retry.
-            return GatewayError(
-                last.status,
-                f"{last_name} rejected the request: {last.message}",
-                code="upstream_rejected",
-                headers=headers,
-            )
-        if all(e.kind == "unavailable" for _, e in failures):
-            return GatewayError(
-                503,
-                f"no deployment can be reached ({tried})",
-                code="no_deployment_available",
-                headers=headers,
-            )
-        if last.kind == "rate_limited" and last.retry_after is not None:
-            headers["retry-after"] = f"{last.retry_after:g}"
-        status = 504 if last.kind == "timeout" else 502
-        return GatewayError(
-            status,
-            f"every deployment failed ({tried})",
-            code=f"upstream_{last.kind}",
-            headers=headers,
-        )
-
-    def _emit(self, rec: RequestRecord) -> None:
+    def _emit(self, rec: RequestRecord, plan: _Plan | None) -> None:
+        if plan is not None and plan.ticket is not None:
+            self.quota.settle(plan.ticket, rec.prompt_tokens + rec.completion_tokens, rec.cost_usd)
         for sink in self.telemetry:
             try:
                 sink.record(rec)
             except Exception:  # telemetry must never cost a client its answer
                 log.exception("telemetry sink %r failed", sink)
-
-
-def _unavailable(target: Target) -> UpstreamError:
-    return UpstreamError(
-        "unavailable", f"{target.deployment.api_key_env} is not set, so {target.name} is off"
-    )
 
 
 def _upstream_call(

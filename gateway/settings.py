@@ -26,6 +26,11 @@ class Settings(BaseSettings):
 
     # Request limits: over them the client gets an OpenAI error envelope, never a 500.
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+    log_content: bool = Field(
+        False,
+        description="let litellm and the openai client log prompts, completions and request "
+        "options at DEBUG (off: their loggers are held at WARNING)",
+    )
 
     # Router: None means the shipped artifact and the packaged MiniLM encoder.
     router_artifact: Path | None = None

@@ -20,8 +20,8 @@ import orjson
 from gateway.backends import JSON, UpstreamError
 from gateway.balancer import Balancer
 from gateway.errors import envelope
+from gateway.tokens import estimate, reported
 
-CHARS_PER_TOKEN = 4
 DONE = b"data: [DONE]\n\n"
 
 
@@ -48,9 +48,15 @@ class StreamRelay:
         self.error: UpstreamError | None = None
         self.client_aborted = False
         self.partial = False
+        self._deadline: float | None = None
+        self._started = False
 
-    async def open(self) -> None:
-        """Wait for the first chunk; raises UpstreamError if the upstream fails before it."""
+    async def open(self, total_timeout_s: float | None = None) -> None:
+        """Wait for the first chunk; raises UpstreamError if the upstream fails before it.
+        `total_timeout_s`, counted from now, bounds the whole stream: an upstream that never
+        ends is cut with an error event when it is over."""
+        if total_timeout_s is not None:
+            self._deadline = asyncio.get_running_loop().time() + total_timeout_s
         try:
             self._first = await anext(self._chunks)
         except StopAsyncIteration:
@@ -69,13 +75,13 @@ class StreamRelay:
     def prompt_tokens(self) -> int:
         if self._usage is not None:
             return int(self._usage.get("prompt_tokens") or 0)
-        return -(-self._prompt_chars // CHARS_PER_TOKEN)
+        return estimate(self._prompt_chars)
 
     @property
     def completion_tokens(self) -> int:
         if self._usage is not None:
             return int(self._usage.get("completion_tokens") or 0)
-        return -(-self._completion_chars // CHARS_PER_TOKEN)
+        return estimate(self._completion_chars)
 
     # --- relay ----------------------------------------------------------------------------
 
@@ -93,15 +99,19 @@ class StreamRelay:
                 )
         usage = chunk.get("usage")
         if usage:
-            self._usage = usage
-            if not self._wants_usage:
-                del chunk["usage"]
-                if not _carries_content(chunk):
+            if reported(usage):
+                self._usage = usage
+            if not _carries_content(chunk):
+                if not self._wants_usage:
                     return None
+                chunk["choices"] = []  # OpenAI's usage chunk has no choices; litellm adds one
+            elif not self._wants_usage:
+                del chunk["usage"]
         return chunk
 
     async def events(self, balancer: Balancer, finish: Callable[[], None]) -> AsyncIterator[bytes]:
         """The SSE byte stream. `finish` runs exactly once when it ends, however it ends."""
+        self._started = True
         try:
             with balancer.busy(self._target):
                 if self._first is not None:
@@ -109,7 +119,18 @@ class StreamRelay:
                     if first is not None:
                         yield sse(first)
                 try:
-                    async for chunk in self._chunks:
+                    while True:
+                        try:
+                            # No `yield` inside the timeout: it must cancel our await, not the
+                            # client's.
+                            async with asyncio.timeout_at(self._deadline):
+                                chunk = await anext(self._chunks)
+                        except StopAsyncIteration:
+                            break
+                        except TimeoutError:
+                            raise UpstreamError(
+                                "timeout", "the stream ran past its deployment's timeout_s"
+                            ) from None
                         out = self._rewrite(chunk)
                         if out is not None:
                             yield sse(out)
@@ -124,6 +145,17 @@ class StreamRelay:
         finally:
             await self._close_upstream()
             finish()
+
+    async def abandon(self, finish: Callable[[], None]) -> None:
+        """For a stream whose events were never read (the client left before the response
+        started, so the generator's `finally` never runs): close the upstream and call `finish`
+        as `events` would have. Does nothing once `events` has started."""
+        if self._started:
+            return
+        self._started = True
+        self.client_aborted = self.partial = True
+        await self._close_upstream()
+        finish()
 
     async def _close_upstream(self) -> None:
         aclose = getattr(self._chunks, "aclose", None)

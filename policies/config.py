@@ -83,6 +83,15 @@ class LocalServe(_Strict):
     extra_args: tuple[str, ...] = ()
 
 
+class Breaker(_Strict):
+    """When a deployment stops being tried: `failures` within `window_s` open its circuit for
+    `cooldown_s`, then one probe request decides whether it closes again."""
+
+    failures: int = Field(5, ge=1)
+    window_s: float = Field(30.0, gt=0)
+    cooldown_s: float = Field(15.0, gt=0)
+
+
 class Deployment(_Strict):
     """One model behind one endpoint. `model` is a litellm model string (`openai/gpt-4o-mini`)."""
 
@@ -93,6 +102,17 @@ class Deployment(_Strict):
     price: Price = Price()
     capabilities: Capabilities = Capabilities()
     timeout_s: float = Field(120.0, gt=0)
+    """Total time for one attempt: a whole JSON answer, or a whole stream."""
+    connect_timeout_s: float = Field(5.0, gt=0)
+    first_byte_timeout_s: float | None = Field(None, gt=0)
+    """Time to a stream's first chunk; None: `timeout_s`. (A JSON answer arrives whole, so
+    `timeout_s` bounds it.)"""
+    retries: int = Field(0, ge=0, le=5)
+    """Extra attempts on this deployment, with backoff, before falling back to the next one."""
+    max_concurrency: int | None = Field(None, ge=1)
+    max_queue: int = Field(0, ge=0)
+    queue_timeout_s: float = Field(5.0, gt=0)
+    breaker: Breaker = Breaker()
     serve: LocalServe | None = None
 
     @field_validator("api_base", "api_key_env", mode="before")
@@ -115,6 +135,8 @@ class PolicySpec(_Strict):
     target_strong_fraction: float | None = Field(None, ge=0, le=1)
     rules: tuple[str, ...] = ("header", "tools", "context")
     fallback: tuple[TierName, ...] = ("small", "large")
+    on_over_budget: Literal["reject", "downgrade"] = "reject"
+    """A key whose budget cannot pay for this request: 429, or the small tier if it still fits."""
 
     @model_validator(mode="after")
     def _one_way_to_decide(self) -> PolicySpec:
@@ -123,11 +145,57 @@ class PolicySpec(_Strict):
         return self
 
 
+class KeySpec(_Strict):
+    """One API key: its secret as a SHA-256 hex digest or the name of an environment variable that
+    holds it (never the key itself in the file), what it may use and how much."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    key_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    key_env: str | None = None
+    admin: bool = False
+    policies: tuple[str, ...] | None = None
+    """Policies this key may route with (`auto`, `auto:<name>`); None: all."""
+    deployments: tuple[str, ...] | None = None
+    """Deployments this key may reach, by name or by routing; None: all."""
+    rpm: int | None = Field(None, ge=1)
+    tpm: int | None = Field(None, ge=1)
+    budget_usd: float | None = Field(None, gt=0)
+    budget_period: Literal["day", "month"] = "day"
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> KeySpec:
+        if (self.key_sha256 is None) == (self.key_env is None):
+            raise ValueError(f"key {self.id!r}: give exactly one of key_sha256 and key_env")
+        return self
+
+
+class Limits(_Strict):
+    """Request limits and how shared counters behave."""
+
+    max_messages: int = Field(1024, ge=1)
+    max_tokens: int = Field(65536, ge=1)
+    """Largest `max_tokens` / `max_completion_tokens` a client may ask for."""
+    reserve_completion_tokens: int = Field(1024, ge=1)
+    """Completion tokens held against a key's tpm and budget when the request sets no max."""
+    on_redis_error: Literal["open", "closed"] = "open"
+    """Redis unreachable: let requests through uncounted (open) or refuse them with 503."""
+    metrics_require_key: bool = False
+
+
 class GatewayConfig(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     tiers: dict[TierName, Tier]
     policies: dict[str, PolicySpec] = Field(default_factory=dict)
     default_policy: str = "balanced"
+    keys: tuple[KeySpec, ...] = ()
+    redis_url: str | None = None
+    """Shared rate and budget counters (`redis://host:6379/0`); None: in this process only."""
+    limits: Limits = Limits()
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _no_redis(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
@@ -147,7 +215,20 @@ class GatewayConfig(_Strict):
         for name in self.deployments:
             if name == "auto" or name.startswith("auto:"):
                 raise ValueError(f"deployment name {name!r} is reserved for routing")
+        self._keys_resolve()
         return self
+
+    def _keys_resolve(self) -> None:
+        ids = [k.id for k in self.keys]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"key ids must be unique; got {ids}")
+        for key in self.keys:
+            for policy in key.policies or ():
+                if policy not in self.policies:
+                    raise ValueError(f"key {key.id!r} names unknown policy {policy!r}")
+            for dep in key.deployments or ():
+                if dep not in self.deployments:
+                    raise ValueError(f"key {key.id!r} names unknown deployment {dep!r}")
 
     def tier_of(self, deployment: str) -> TierName | None:
         for tier_name, tier in self.tiers.items():

@@ -150,6 +150,7 @@ def test_streaming_with_usage(gateway: RunningGateway, small: FakeUpstream) -> N
     assert {c.model for c in chunks} == {"small-a"}
     assert chunks[-1].usage is not None
     assert (chunks[-1].usage.prompt_tokens, chunks[-1].usage.completion_tokens) == (11, 7)
+    assert chunks[-1].choices == []  # the usage chunk, shaped as OpenAI sends it
     assert small.history[0].body["stream_options"] == {"include_usage": True}
 
 
@@ -199,3 +200,12 @@ def test_concurrent_requests_share_router_batches(gateway: RunningGateway) -> No
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         list(pool.map(lambda _: c.chat.completions.create(model="auto", messages=EASY), range(32)))
     assert sum(gateway.scorer.batches) == 32
+
+
+def test_an_upstream_without_usage_still_costs_something(
+    gateway: RunningGateway, small: FakeUpstream
+) -> None:
+    small.enqueue(Reply(text="four score and seven", report_usage=False))
+    raw = client(gateway).chat.completions.with_raw_response.create(model="auto", messages=EASY)
+    # Estimated at four characters a token, rounded up: 30 prompt chars, 20 completion chars.
+    assert float(raw.headers["x-tiergate-cost-usd"]) == pytest.approx(8 * 0.1e-6 + 5 * 0.2e-6)

@@ -55,8 +55,10 @@ def test_easy_and_hard_prompts_take_different_tiers(routed: str, trained: Router
     assert easy.headers["x-tiergate-route"] == "small"
     assert hard.headers["x-tiergate-route"] == "large"
     threshold = trained.threshold_for_fraction(0.5)
-    assert float(easy.headers["x-tiergate-score"]) < threshold <= float(
-        hard.headers["x-tiergate-score"]
+    assert (
+        float(easy.headers["x-tiergate-score"])
+        < threshold
+        <= float(hard.headers["x-tiergate-score"])
     )
     # The header carries the router's own score for that conversation.
     direct = trained.score([[{"role": "user", "content": HARD}]])[0]

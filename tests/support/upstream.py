@@ -33,6 +33,8 @@ class Reply:
     completion_tokens: int = 7
     delay_s: float = 0.0
     """Wait before the first byte."""
+    report_usage: bool = True
+    """False: like some servers, send no `usage` at all."""
 
 
 @dataclass
@@ -134,7 +136,10 @@ class FakeUpstream:
             )
         assert isinstance(behaviour, Reply), f"{behaviour} only makes sense for streams"
         await asyncio.sleep(behaviour.delay_s)
-        return JSONResponse(_full(behaviour, model, chat))
+        body = _full(behaviour, model, chat)
+        if not behaviour.report_usage:
+            del body["usage"]
+        return JSONResponse(body)
 
     async def _sse(
         self, behaviour: Behaviour, model: str, chat: bool, usage: bool
@@ -158,7 +163,7 @@ class FakeUpstream:
                 yield _event(_tool_chunk(model, reply.tool_calls))
             finish = "tool_calls" if reply.tool_calls and chat else "stop"
             yield _event(_chunk(model, chat, None, finish))
-            if usage:
+            if usage and reply.report_usage:
                 final = _chunk(model, chat, None, None)
                 final["choices"] = []
                 final["usage"] = _usage(reply)

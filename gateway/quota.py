@@ -1,0 +1,311 @@
+"""Admitting a request against its key's limits: requests per minute, tokens per minute, budget.
+
+Each limit is a counter in a `CounterStore` (`gateway.ratelimit`), per key and per window: the
+current UTC minute for rpm and tpm, the UTC day or month for the budget. Before the request goes
+upstream, `admit` *reserves* what it may use: one request, its prompt plus its `max_tokens` (or the
+configured reserve) in tokens, and those tokens priced at the dearest deployment it may reach in
+USD. A reservation that does not fit is refused (429 `rate_limit_exceeded` or `insufficient_quota`,
+with `Retry-After`), so concurrent requests on several replicas can never together spend more than
+the limit. When the request is over, `settle` replaces the reservation by what it really used.
+
+A policy with `on_over_budget: downgrade` gets a second chance: if the reservation fits at the small
+tier's price, the request is admitted for the small tier only, and the client is told so with
+`x-tiergate-downgraded: budget`.
+
+When the store cannot be reached the configured choice applies: `open` admits the request uncounted,
+`closed` refuses it with 503; either way it is logged (at most once a minute) and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gateway.auth import ApiKey
+from gateway.backends import Target
+from gateway.errors import GatewayError
+from gateway.limits import completion_budget, prompt_reserve
+from gateway.protocol import RoutedRequest
+from gateway.ratelimit import CounterError, CounterStore
+from policies import Price
+
+log = logging.getLogger(__name__)
+
+NANO_USD = 1_000_000_000
+"""Budgets are counted in integer nano-dollars: Redis increments integers atomically."""
+MINUTE_TTL_S = 120
+
+
+@dataclass
+class Ticket:
+    """What one admitted request holds against its key; `settle` gives back the difference."""
+
+    key: ApiKey | None
+    tokens_key: str | None = None
+    tokens_reserved: int = 0
+    usd_key: str | None = None
+    usd_ttl_s: int = 0
+    nano_reserved: int = 0
+    downgraded: Literal["budget"] | None = None
+    costs: dict[str, int] = field(default_factory=dict)
+    """Estimated nano-USD per candidate deployment, for `cover` on a fallback."""
+    undo: list[tuple[str, int, int]] = field(default_factory=list)
+    """(counter, amount, ttl) taken so far, given back if a later limit refuses the request."""
+
+
+class Quota:
+    def __init__(
+        self,
+        store: CounterStore,
+        *,
+        on_error: Literal["open", "closed"],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.on_error = on_error
+        self._clock = clock
+        self.rejected: Counter[str] = Counter()
+        """Requests refused, by reason: `rpm`, `tpm`, `budget`."""
+        self.store_errors = 0
+        self.downgraded = 0
+        self._last_warned = 0.0
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def admit_request(
+        self,
+        key: ApiKey,
+        request: RoutedRequest,
+        candidates: list[Target],
+        tier_of: Mapping[str, str],
+        *,
+        downgrade: bool,
+        default_completion_tokens: int,
+    ) -> tuple[Ticket, list[Target]]:
+        """Admit `request` for `key`: the ticket, and the candidates left to try (only the small
+        tier's after a budget downgrade)."""
+        ticket = await self.admit_route(
+            key,
+            prompt_tokens=prompt_reserve(request),
+            completion_tokens=completion_budget(request, default_completion_tokens),
+            routes=[(t.name, tier_of.get(t.name), t.deployment.price) for t in candidates],
+            downgrade=downgrade,
+        )
+        if ticket.downgraded:
+            candidates = [t for t in candidates if tier_of.get(t.name) == "small"]
+        return ticket, candidates
+
+    async def admit_route(
+        self,
+        key: ApiKey,
+        *,
+        prompt_tokens: int,
+        completion_tokens: int,
+        routes: Sequence[tuple[str, str | None, Price]],
+        downgrade: bool,
+    ) -> Ticket:
+        """Admit a request whose candidates are `routes` (deployment, tier, price) in order.
+
+        The budget reservation is priced at the dearest deployment of the first candidate's
+        tier; a fallback to a dearer one must first be covered (`cover`).
+        """
+        costs = {n: p.cost(prompt_tokens, completion_tokens) for n, _, p in routes}
+        first_tier = routes[0][1] if routes else None
+        first = max((costs[n] for n, t, _ in routes if t == first_tier), default=0.0)
+        small = None
+        if downgrade and first_tier != "small":
+            small = max((costs[n] for n, t, _ in routes if t == "small"), default=None)
+        ticket = await self.admit(
+            key, tokens=prompt_tokens + completion_tokens, cost_usd=first, small_cost_usd=small
+        )
+        ticket.costs = {n: round(c * NANO_USD) for n, c in costs.items()}
+        return ticket
+
+    async def cover(self, ticket: Ticket, deployment: str) -> bool:
+        """Before trying `deployment`: top the budget reservation up to its estimated cost.
+        False when the budget cannot pay for it (skip it); True when nothing needs covering."""
+        need = ticket.costs.get(deployment, 0) - ticket.nano_reserved
+        key = ticket.key
+        if ticket.usd_key is None or need <= 0 or key is None or key.spec.budget_usd is None:
+            return True
+        limit = round(key.spec.budget_usd * NANO_USD)
+        try:
+            taken, _ = await self.store.reserve(ticket.usd_key, need, limit, ticket.usd_ttl_s)
+        except CounterError as exc:
+            self._store_failed("cover", exc)
+            return self.on_error == "open"
+        if taken:
+            ticket.nano_reserved += need
+        return taken
+
+    async def admit(
+        self, key: ApiKey | None, *, tokens: int, cost_usd: float, small_cost_usd: float | None
+    ) -> Ticket:
+        """Reserve this request's share of `key`'s limits or raise GatewayError (429 or 503).
+
+        `small_cost_usd` is the cost at the small tier when the policy allows a budget downgrade.
+        """
+        ticket = Ticket(key)
+        if key is None:
+            return ticket
+        spec, now = key.spec, self._clock()
+        minute = int(now // 60)
+        try:
+            if spec.rpm is not None:
+                await self._take(
+                    ticket,
+                    f"rpm:{key.id}:{minute}",
+                    1,
+                    spec.rpm,
+                    MINUTE_TTL_S,
+                    "rpm",
+                    60 - now % 60,
+                )
+            if spec.tpm is not None:
+                ticket.tokens_key = f"tpm:{key.id}:{minute}"
+                await self._take(
+                    ticket, ticket.tokens_key, tokens, spec.tpm, MINUTE_TTL_S, "tpm", 60 - now % 60
+                )
+                ticket.tokens_reserved = tokens
+            if spec.budget_usd is not None:
+                await self._budget(ticket, key, now, cost_usd, small_cost_usd)
+        except CounterError as exc:
+            self._store_failed("admit", exc)
+            if self.on_error == "closed":
+                raise GatewayError(
+                    503,
+                    "rate-limit counters are unreachable, and this gateway fails closed",
+                    code="limits_unavailable",
+                    headers={"retry-after": "1"},
+                ) from None
+            return Ticket(key)  # fail open: nothing reserved, nothing to settle
+        return ticket
+
+    async def _take(
+        self,
+        ticket: Ticket,
+        counter: str,
+        amount: int,
+        limit: int,
+        ttl: int,
+        reason: str,
+        retry_after: float,
+    ) -> None:
+        taken, seen = await self.store.reserve(counter, amount, limit, ttl)
+        if taken:
+            ticket.undo.append((counter, amount, ttl))
+            return
+        await self._give_back(ticket)
+        self.rejected[reason] += 1
+        what = "requests" if reason == "rpm" else "tokens"
+        raise GatewayError(
+            429,
+            f"key {ticket.key.id if ticket.key else ''!r} is over its {reason} limit of {limit} "
+            f"{what} per minute ({seen} used, this request needs {amount})",
+            code="rate_limit_exceeded",
+            headers={"retry-after": str(max(1, int(retry_after + 0.999)))},
+        )
+
+    async def _budget(
+        self, ticket: Ticket, key: ApiKey, now: float, cost: float, small: float | None
+    ) -> None:
+        spec = key.spec
+        assert spec.budget_usd is not None
+        period, ttl, ends = _period(spec.budget_period, now)
+        counter = f"usd:{key.id}:{period}"
+        limit = round(spec.budget_usd * NANO_USD)
+        for amount_usd, downgraded in ((cost, None), (small, "budget")):
+            if amount_usd is None:
+                continue
+            amount = round(amount_usd * NANO_USD)
+            taken, seen = await self.store.reserve(counter, amount, limit, ttl)
+            if taken:
+                ticket.usd_key, ticket.usd_ttl_s, ticket.nano_reserved = counter, ttl, amount
+                if downgraded is not None:
+                    ticket.downgraded = "budget"
+                    self.downgraded += 1
+                return
+        await self._give_back(ticket)
+        self.rejected["budget"] += 1
+        raise GatewayError(
+            429,
+            f"key {key.id!r} has spent ${seen / NANO_USD:.6f} of its ${spec.budget_usd:g} "
+            f"{spec.budget_period}ly budget; this request may cost up to ${cost:.6f}",
+            code="insufficient_quota",
+            headers={"retry-after": str(max(1, int(ends - now)))},
+        )
+
+    async def _give_back(self, ticket: Ticket) -> None:
+        for counter, amount, ttl in ticket.undo:
+            await self.store.adjust(counter, -amount, ttl)
+        ticket.undo.clear()
+
+    def settle(self, ticket: Ticket, tokens: int, cost_usd: float) -> None:
+        """Replace the reservation by what was used. Runs in the background: it is called when
+        a stream ends, where nothing may wait on Redis."""
+        if ticket.tokens_key is None and ticket.usd_key is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._settle(ticket, tokens, cost_usd))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _settle(self, ticket: Ticket, tokens: int, cost_usd: float) -> None:
+        try:
+            if ticket.tokens_key is not None:
+                delta = tokens - ticket.tokens_reserved
+                if delta:
+                    await self.store.adjust(ticket.tokens_key, delta, MINUTE_TTL_S)
+            if ticket.usd_key is not None:
+                delta = round(cost_usd * NANO_USD) - ticket.nano_reserved
+                if delta:
+                    await self.store.adjust(ticket.usd_key, delta, ticket.usd_ttl_s)
+        except CounterError as exc:
+            self._store_failed("settle", exc)
+
+    async def usage(self, key: ApiKey) -> dict[str, float | int | None]:
+        """What `key` has used in the current windows (for the admin endpoint)."""
+        now = self._clock()
+        minute = int(now // 60)
+        period = _period(key.spec.budget_period, now)[0]
+        return {
+            "requests_this_minute": await self.store.get(f"rpm:{key.id}:{minute}"),
+            "rpm": key.spec.rpm,
+            "tokens_this_minute": await self.store.get(f"tpm:{key.id}:{minute}"),
+            "tpm": key.spec.tpm,
+            "spent_usd": await self.store.get(f"usd:{key.id}:{period}") / NANO_USD,
+            "budget_usd": key.spec.budget_usd,
+        }
+
+    def _store_failed(self, during: str, exc: CounterError) -> None:
+        self.store_errors += 1
+        now = self._clock()
+        if now - self._last_warned >= 60:
+            self._last_warned = now
+            log.warning(
+                "limit counters unreachable during %s (%s); failing %s (%d errors so far)",
+                during,
+                exc,
+                self.on_error,
+                self.store_errors,
+            )
+
+    async def aclose(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self.store.aclose()
+
+
+def _period(kind: Literal["day", "month"], now: float) -> tuple[str, int, float]:
+    """(name, counter ttl, unix time the period ends) of the UTC day or month holding `now`."""
+    t = time.gmtime(now)
+    if kind == "day":
+        start = calendar.timegm((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0))
+        return time.strftime("%Y-%m-%d", t), 2 * 86400, start + 86400.0
+    year, month = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+    ends = calendar.timegm((year, month, 1, 0, 0, 0))
+    return time.strftime("%Y-%m", t), 32 * 86400, float(ends)

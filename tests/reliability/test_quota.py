@@ -1,0 +1,192 @@
+"""Per-key rate limits and budgets (in-memory counters): 429 with OpenAI's codes, budget downgrade,
+reservations settled to what was used, and the fail-open / fail-closed choice."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.auth import ApiKey
+from gateway.errors import GatewayError
+from gateway.quota import NANO_USD, Quota
+from gateway.ratelimit import CounterError, MemoryCounters
+from policies.config import KeySpec
+from tests.reliability.support import HARD, chat, config, start
+from tests.support.upstream import FakeUpstream
+
+KEY = "sk-limited-key-000"
+
+
+def limited(small: FakeUpstream, large: FakeUpstream, **key: Any) -> dict[str, Any]:
+    cfg = config(small.url, large.url)
+    cfg["keys"] = [{"id": "lim", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(), **key}]
+    return cfg
+
+
+def away_from_a_minute_boundary() -> None:
+    """Per-minute windows are calendar minutes: keep a short test inside one."""
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+
+
+def test_over_rpm_is_429_rate_limit_exceeded_with_retry_after(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    gw = start(tmp_path, limited(small, large, rpm=3))
+    try:
+        away_from_a_minute_boundary()
+        assert [gw.post(chat(), key=KEY).status_code for _ in range(3)] == [200] * 3
+        r = gw.post(chat(), key=KEY)
+        assert r.status_code == 429
+        error = r.json()["error"]
+        assert error["code"] == "rate_limit_exceeded" and error["type"] == "rate_limit_error"
+        assert "rpm limit of 3" in error["message"]
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        assert len(small.history) == 3
+        rec = gw.records.wait(4)[3]
+        assert rec.status_code == 429 and rec.error_kind == "rate_limit_exceeded"
+        assert rec.api_key_id == "lim"
+        assert 'tiergate_limit_rejections_total{reason="rpm"} 1.0' in gw.metrics()
+    finally:
+        gw.stop()
+
+
+def test_over_tpm_is_429(tmp_path: Path, small: FakeUpstream, large: FakeUpstream) -> None:
+    gw = start(tmp_path, limited(small, large, tpm=100))
+    try:
+        away_from_a_minute_boundary()
+        codes = [gw.post(chat(max_tokens=10), key=KEY).status_code for _ in range(6)]
+        assert codes[0] == 200 and codes[-1] == 429
+        r = gw.post(chat(max_tokens=10), key=KEY)
+        assert "tpm limit of 100" in r.json()["error"]["message"]
+    finally:
+        gw.stop()
+
+
+def test_budget_is_never_exceeded_and_then_429_insufficient_quota(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    budget = 0.00002
+    gw = start(tmp_path, limited(small, large, budget_usd=budget, budget_period="month"))
+    try:
+        codes = [gw.post(chat(max_tokens=10), key=KEY).status_code for _ in range(12)]
+        assert codes[0] == 200 and codes[-1] == 429
+        spent = sum(rec.cost_usd for rec in gw.records.items)
+        assert 0 < spent <= budget
+        r = gw.post(chat(max_tokens=10), key=KEY)
+        assert r.json()["error"]["code"] == "insufficient_quota"
+        assert int(r.headers["retry-after"]) > 0
+    finally:
+        gw.stop()
+
+
+def test_a_downgrade_policy_sends_an_over_budget_request_to_the_small_tier(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    cfg = limited(small, large, budget_usd=0.0001)
+    cfg["policies"] = {"balanced": {"threshold": 0.5, "on_over_budget": "downgrade"}}
+    gw = start(tmp_path, cfg)
+    try:
+        r = gw.post({"model": "auto", "messages": HARD, "max_tokens": 10}, key=KEY)
+        assert r.status_code == 200
+        assert r.headers["x-tiergate-downgraded"] == "budget"
+        assert r.headers["x-tiergate-deployment"] == "small-a"
+        assert not large.history
+        rec = gw.records.last
+        assert rec.intended_tier == "large" and rec.served_tier == "small"
+        assert "tiergate_budget_downgrades_total 1.0" in gw.metrics()
+    finally:
+        gw.stop()
+    cfg["policies"] = {"balanced": {"threshold": 0.5}}
+    gw = start(tmp_path, cfg)
+    try:
+        r = gw.post({"model": "auto", "messages": HARD, "max_tokens": 10}, key=KEY)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota"
+    finally:
+        gw.stop()
+
+
+def test_the_admin_endpoint_shows_what_was_used(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    cfg = limited(small, large, rpm=50, tpm=10_000, budget_usd=1.0)
+    cfg["keys"].append({"id": "admin", "key_env": "ADMIN", "admin": True})
+    gw = start(tmp_path, cfg, env={"ADMIN": "sk-admin"})
+    try:
+        away_from_a_minute_boundary()
+        gw.post(chat(max_tokens=10), key=KEY)
+        gw.records.wait(1)
+        time.sleep(0.1)  # the settlement runs after the response
+        import httpx
+
+        usage = httpx.get(gw.root + "/admin/usage/lim", headers={"x-api-key": "sk-admin"}).json()
+        assert usage["requests_this_minute"] == 1 and usage["rpm"] == 50
+        assert usage["tokens_this_minute"] == 18  # the upstream's usage, not the reservation
+        assert usage["spent_usd"] == pytest.approx(11 * 0.1e-6 + 7 * 0.2e-6)
+    finally:
+        gw.stop()
+
+
+# --- the Quota itself -------------------------------------------------------------------------
+
+
+def api_key(**spec: Any) -> ApiKey:
+    return ApiKey("k", KeySpec(id="k", key_env="X", **spec))
+
+
+class BrokenStore(MemoryCounters):
+    async def reserve(self, key: str, amount: int, limit: int, ttl_s: int) -> tuple[bool, int]:
+        raise CounterError("redis: ConnectionError")
+
+
+async def test_reservations_are_settled_to_the_real_use() -> None:
+    store = MemoryCounters()
+    quota = Quota(store, on_error="open")
+    key = api_key(tpm=1000, budget_usd=1.0)
+    ticket = await quota.admit(key, tokens=300, cost_usd=0.5, small_cost_usd=None)
+    assert await store.get(ticket.tokens_key or "") == 300
+    assert await store.get(ticket.usd_key or "") == NANO_USD // 2
+    quota.settle(ticket, tokens=120, cost_usd=0.1)
+    await quota.aclose()
+    assert await store.get(ticket.tokens_key or "") == 120
+    assert await store.get(ticket.usd_key or "") == NANO_USD // 10
+
+
+async def test_a_refused_limit_gives_back_what_earlier_limits_took() -> None:
+    store = MemoryCounters()
+    quota = Quota(store, on_error="open")
+    key = api_key(rpm=10, tpm=100)
+    with pytest.raises(GatewayError) as refused:
+        await quota.admit(key, tokens=500, cost_usd=0.0, small_cost_usd=None)
+    assert refused.value.status == 429
+    minute = int(time.time() // 60)
+    assert await store.get(f"rpm:k:{minute}") == 0
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+async def test_an_unreachable_store_fails_open_or_closed_and_is_counted(mode: str) -> None:
+    quota = Quota(BrokenStore(), on_error=mode)  # type: ignore[arg-type]
+    key = api_key(rpm=1)
+    if mode == "open":
+        for _ in range(3):
+            ticket = await quota.admit(key, tokens=1, cost_usd=0.0, small_cost_usd=None)
+            assert ticket.tokens_key is None and ticket.usd_key is None
+    else:
+        with pytest.raises(GatewayError) as refused:
+            await quota.admit(key, tokens=1, cost_usd=0.0, small_cost_usd=None)
+        assert refused.value.status == 503 and refused.value.code == "limits_unavailable"
+    assert quota.store_errors == (3 if mode == "open" else 1)
+
+
+async def test_memory_counters_expire() -> None:
+    now = [1000.0]
+    store = MemoryCounters(clock=lambda: now[0])
+    assert await store.reserve("a", 5, 5, ttl_s=60) == (True, 5)
+    assert await store.reserve("a", 1, 5, ttl_s=60) == (False, 5)
+    now[0] += 61
+    assert await store.get("a") == 0
+    assert await store.reserve("a", 1, 5, ttl_s=60) == (True, 1)
