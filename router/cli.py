@@ -13,6 +13,15 @@ import sys
 from collections.abc import Callable
 
 Handler = Callable[[argparse.Namespace], int]
+# router.labels.LABEL_NAMES, spelled out to keep numpy out of start-up (a test checks they agree);
+# sorted, so --help prints the same on every run.
+LABEL_CHOICES = (
+    "small_fail",
+    "small_fail_large_ok",
+    "strong_only",
+    "weak_small_fail",
+    "weak_wrong",
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,7 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--label",
         default="weak_wrong",
-        choices=["weak_wrong", "strong_only"],
+        choices=LABEL_CHOICES,
         help="what the router learns to predict (default weak_wrong)",
     )
     p.add_argument(
@@ -48,6 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--C", type=float, default=None, help="fixed regularisation (default: cross-validated)"
     )
+    _balanced_arg(p)
     _encoder_arg(p)
     p.set_defaults(func=_lazy("train"))
 
@@ -74,7 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--out", required=True, metavar="DIR", help="writes loso.md, loso.json, loso_curve.png"
     )
-    p.add_argument("--label", default="weak_wrong", choices=["weak_wrong", "strong_only"])
+    p.add_argument("--label", default="weak_wrong", choices=LABEL_CHOICES)
     p.add_argument(
         "--C",
         type=float,
@@ -82,6 +92,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="fixed regularisation (default: cross-validated per fold)",
     )
     p.add_argument("--features", default="last_user")
+    _balanced_arg(p)
     _encoder_arg(p)
     p.set_defaults(func=_lazy("loso"))
 
@@ -109,6 +120,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _encoder_arg(p)
     p.set_defaults(func=_lazy("calibrate"))
+
+
+def _balanced_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--class-balanced",
+        action="store_true",
+        help="weigh the label's two classes equally (default: as they occur)",
+    )
 
 
 def _encoder_arg(p: argparse.ArgumentParser) -> None:

@@ -46,7 +46,12 @@ def train(args: argparse.Namespace) -> int:
     from router.training import TrainConfig
     from router.training import train as train_artifact
 
-    config = TrainConfig(features=_features(args.features), label=args.label, C=args.C)
+    config = TrainConfig(
+        features=_features(args.features),
+        label=args.label,
+        C=args.C,
+        class_balanced=args.class_balanced,
+    )
     examples = _load_data(args.data)
     encoder = load_encoder(args.encoder_path)
     out = Path(args.out)
@@ -100,7 +105,12 @@ def loso(args: argparse.Namespace) -> int:
     from router.report import eval_table
     from router.training import TrainConfig, feature_matrix
 
-    config = TrainConfig(features=_features(args.features), label=args.label, C=args.C)
+    config = TrainConfig(
+        features=_features(args.features),
+        label=args.label,
+        C=args.C,
+        class_balanced=args.class_balanced,
+    )
     examples = _load_data(args.data)
     encoder = load_encoder(args.encoder_path)
     x_ours = feature_matrix(examples, config.features, encoder, progress=True)
@@ -131,7 +141,12 @@ def loso(args: argparse.Namespace) -> int:
         "sources": [r.as_dict() for r in results],
         "pooled": [p.as_dict() for p in pools],
         "summary": stats,
-        "config": {"features": list(config.features), "label": config.label, "C": config.C},
+        "config": {
+            "features": list(config.features),
+            "label": config.label,
+            "C": config.C,
+            "class_balanced": config.class_balanced,
+        },
     }
     write_atomic(out / "loso.json", json.dumps(doc, indent=1) + "\n")
     index = balanced_index([e.source for e in examples], POOL_PER_SOURCE)

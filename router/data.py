@@ -27,6 +27,8 @@ class Example:
     ``source`` is the unit evaluation reports (one benchmark, one task); ``family`` names the
     benchmark it was drawn from, so that leave-one-source-out also withholds the same benchmark
     seen through another dataset (RouteLLM's MMLU and LLMRouter's mmlu are one family).
+    ``small``/``large``: mean outcome of a panel of small / large models where the data scores more
+    than the pair (LLMRouter's nine models); None otherwise. Only training labels read them.
     """
 
     conversation: Conversation
@@ -34,6 +36,8 @@ class Example:
     strong: float
     source: str
     family: str
+    small: float | None = None
+    large: float | None = None
 
 
 def outcome(value: Any, field: str, path: Path, line: int | None) -> float:

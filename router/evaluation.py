@@ -17,7 +17,7 @@ import numpy as np
 
 from router.data import Example
 from router.metrics import RoutingMetrics, oracle_scores, random_metrics, routing_metrics
-from router.training import TrainConfig, train_arrays
+from router.training import TrainConfig, panel_arrays, train_arrays
 
 # The naive baseline: MiniLM of the last 1,200 characters, C=1, label "weak model wrong".
 NAIVE = TrainConfig(
@@ -78,6 +78,7 @@ def leave_one_source_out(
     strong = np.array([e.strong for e in examples])
     sources = np.array([e.source for e in examples])
     families = np.array([e.family for e in examples])
+    small, large = panel_arrays(examples)
     held = {"ours": np.zeros(len(examples)), "naive": np.zeros(len(examples))}
     results = []
     for source in sorted(set(sources.tolist())):
@@ -86,7 +87,15 @@ def leave_one_source_out(
         test = sources == source
         train = ~np.isin(families, np.unique(families[test]))
         for key, x, cfg in (("ours", x_ours, config), ("naive", x_naive, naive_config)):
-            fit = train_arrays(x[train], weak[train], strong[train], sources[train].tolist(), cfg)
+            fit = train_arrays(
+                x[train],
+                weak[train],
+                strong[train],
+                sources[train].tolist(),
+                cfg,
+                small[train],
+                large[train],
+            )
             held[key][test] = fit.predict(x[test])
         results.append(
             result_for(source, held["ours"][test], held["naive"][test], weak[test], strong[test])

@@ -25,6 +25,10 @@ from router.errors import DataError
 # like RouteLLM's Mixtral / GPT-4 (a 8B weak model is within 0.05 of the 51B one on half the tasks).
 LLMROUTER_WEAK = "mistral-7b-instruct-v0.3"
 LLMROUTER_STRONG = "llama-3.1-nemotron-51b-instruct"
+# The 49B-70B models; the other six (7B-9B) are the small panel (the data README).
+LLMROUTER_LARGE = frozenset(
+    {"llama3-chatqa-1.5-70b", "llama-3.1-nemotron-51b-instruct", "llama-3.3-nemotron-super-49b-v1"}
+)
 _BOOL = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
 
 
@@ -211,6 +215,16 @@ def load_mt_bench(directory: Path) -> list[Example]:
     return examples
 
 
+def _panel_means(scores: dict[str, Any], path: Path, where: str) -> tuple[float, float]:
+    """Mean outcome of the small and of the large models (LLMROUTER_LARGE) scored on one item."""
+    panels: dict[bool, list[float]] = {False: [], True: []}
+    for model, value in sorted(scores.items()):
+        panels[model in LLMROUTER_LARGE].append(outcome(value, f"{where} {model}", path, None))
+    if not panels[False] or not panels[True]:
+        raise DataError(path, None, f"{where}: expected scores of small and large models")
+    return sum(panels[False]) / len(panels[False]), sum(panels[True]) / len(panels[True])
+
+
 def load_llmrouter(
     directory: Path, weak: str = LLMROUTER_WEAK, strong: str = LLMROUTER_STRONG
 ) -> list[Example]:
@@ -263,6 +277,7 @@ def load_llmrouter(
             if len(names) > 1:
                 continue
             task = next(iter(names))
+            small, large = _panel_means(model_scores, scores_path, where)
             examples.append(
                 Example(
                     (("user", item["question"]),),
@@ -270,6 +285,8 @@ def load_llmrouter(
                     outcome(model_scores[strong], f"{where} {strong}", scores_path, None),
                     f"llmrouter/{task}",
                     task,
+                    small,
+                    large,
                 )
             )
     if not examples:

@@ -37,6 +37,8 @@ class TrainConfig:
     ``source_effects``: fit one intercept per training source (dropped at inference), so the weights
     learn what makes a prompt harder *within* a source rather than which source it came from;
     ``pooled_mix`` then adds that much of a plain pooled fit back, for the between-source prior.
+    ``class_balanced``: the label's positive and negative weight mass made equal (a soft label's
+    row splits its weight), so the fit is not pulled towards the majority outcome.
     """
 
     features: tuple[str, ...] = DEFAULT_FEATURES
@@ -48,6 +50,7 @@ class TrainConfig:
     folds: int = 3
     source_effects: bool = False
     pooled_mix: float = 0.0
+    class_balanced: bool = False
 
 
 @dataclass
@@ -78,6 +81,15 @@ def feature_matrix(
     return featurize([e.conversation for e in examples], features, encode)
 
 
+def panel_arrays(examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """The examples' small- and large-panel mean outcomes, NaN where the data has no panel."""
+
+    def column(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    return column([e.small for e in examples]), column([e.large for e in examples])
+
+
 def source_weights(sources: Sequence[str], power: float) -> np.ndarray:
     """Per-example weights ``n_source ** -power``, rescaled to mean 1."""
     counts = Counter(sources)
@@ -93,15 +105,26 @@ def fit_linear(
     C: float,
     sources: Sequence[str] | None = None,
     pooled_mix: float = 0.0,
+    class_balanced: bool = False,
 ) -> LinearFit:
     """Standardise, then fit an L2 logistic regression with strength C (sample-weighted).
 
-    With ``sources``, each source gets its own intercept during fitting (see TrainConfig).
+    With ``sources``, each source gets its own intercept during fitting (see TrainConfig). A soft
+    target (floats in [0, 1], the panel labels) is fit as each row twice: y=1 with weight w*p and
+    y=0 with weight w*(1-p), which is the cross-entropy against p.
     """
     from sklearn.linear_model import LogisticRegression
 
     if len(np.unique(y)) < 2:
         raise RouterError("every training label is the same; the data cannot teach a router")
+    if np.issubdtype(y.dtype, np.floating):
+        x = np.vstack([x, x])
+        weights = np.concatenate([weights * y, weights * (1.0 - y)])
+        y = np.concatenate([np.ones(len(y), np.int64), np.zeros(len(y), np.int64)])
+        sources = None if sources is None else [*sources, *sources]
+    if class_balanced:
+        mass = np.array([weights[y == 0].sum(), weights[y == 1].sum()])
+        weights = weights * (mass.sum() / (2.0 * mass))[y]
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-9] = 1.0
@@ -119,7 +142,7 @@ def fit_linear(
     coef = model.coef_[0, : z.shape[1]].astype(np.float64)
     intercept = float(np.average(model.coef_[0, z.shape[1] :]))
     if pooled_mix > 0.0:
-        pooled = fit_linear(x, y, weights, C)
+        pooled = fit_linear(x, y, weights, C)  # already balanced, if asked
         coef = coef + pooled_mix * pooled.coef
         intercept = intercept + pooled_mix * pooled.intercept
     return LinearFit(mean, scale, coef, intercept, C)
@@ -144,7 +167,7 @@ def choose_c(
     if n_groups >= 3:
         splits = list(GroupKFold(n_splits=min(config.folds, n_groups)).split(x, y, groups))
     else:
-        folds = max(2, min(config.folds, int(np.bincount(y).min())))
+        folds = max(2, min(config.folds, int(np.bincount(np.round(y).astype(np.int64)).min())))
         splits = list(StratifiedKFold(folds, shuffle=True, random_state=0).split(x, y))
     results: dict[str, float] = {}
     for c in config.cs:
@@ -165,9 +188,10 @@ def choose_c(
 def _fit(
     x: np.ndarray, y: np.ndarray, w: np.ndarray, c: float, sources: np.ndarray, config: TrainConfig
 ) -> LinearFit:
+    balanced = config.class_balanced
     if config.source_effects and len(set(sources.tolist())) > 1:
-        return fit_linear(x, y, w, c, sources.tolist(), config.pooled_mix)
-    return fit_linear(x, y, w, c)
+        return fit_linear(x, y, w, c, sources.tolist(), config.pooled_mix, balanced)
+    return fit_linear(x, y, w, c, class_balanced=balanced)
 
 
 def train_arrays(
@@ -176,9 +200,15 @@ def train_arrays(
     strong: np.ndarray,
     sources: Sequence[str],
     config: TrainConfig,
+    small: np.ndarray | None = None,
+    large: np.ndarray | None = None,
 ) -> LinearFit:
-    """Labels, weights, C by cross-validation, then the final fit on everything given."""
-    y = make_labels(config.label, weak, strong, config.threshold)
+    """Labels, weights, C by cross-validation, then the final fit on everything given.
+
+    ``small``/``large``: panel means for the panel labels (NaN where unknown); the cross-validation
+    still scores APGR on the real weak/strong outcomes.
+    """
+    y = make_labels(config.label, weak, strong, config.threshold, small, large)
     weights = source_weights(sources, config.source_weight_power)
     c, cv = choose_c(x, y, weak, strong, sources, weights, config)
     fit = _fit(x, y, weights, c, np.asarray(sources), config)
@@ -200,7 +230,8 @@ def train(
     weak = np.array([e.weak for e in examples])
     strong = np.array([e.strong for e in examples])
     sources = [e.source for e in examples]
-    fit = train_arrays(x, weak, strong, sources, config)
+    small, large = panel_arrays(examples)
+    fit = train_arrays(x, weak, strong, sources, config, small, large)
     summary: dict[str, Any] = {
         "examples": len(examples),
         "sources": dict(sorted(Counter(sources).items())),
@@ -208,6 +239,7 @@ def train(
         "cv_apgr_by_C": fit.cv,
         "label_threshold": config.threshold,
         "source_weight_power": config.source_weight_power,
+        "class_balanced": config.class_balanced,
     }
     artifact = Artifact(
         name=name,

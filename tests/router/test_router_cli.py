@@ -33,11 +33,28 @@ def test_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_label_choices_are_the_registered_labels_sorted() -> None:
+    from router.labels import LABEL_NAMES
+
+    assert cli.LABEL_CHOICES == LABEL_NAMES == tuple(sorted(LABEL_NAMES))
+
+
 def test_subcommands_are_registered() -> None:
     parser = argparse.ArgumentParser(prog="tiergate")
     cli.register(parser.add_subparsers(dest="command"))
     for argv in (
         ["router", "train", "--data", "a.jsonl", "b", "--out", "d"],
+        [
+            "router",
+            "loso",
+            "--data",
+            "d",
+            "--out",
+            "o",
+            "--label",
+            "small_fail",
+            "--class-balanced",
+        ],
         ["router", "eval", "--artifact", "d", "--data", "a.jsonl"],
         ["router", "score", "--input", "i.jsonl", "--output", "o.jsonl"],
         [

@@ -74,6 +74,19 @@ def test_labels() -> None:
     assert make_labels("weak_wrong", graded_weak, graded_strong, 0.5).tolist() == [0, 0, 1]
     assert make_labels("weak_wrong", graded_weak, graded_strong, 7 / 9).tolist() == [0, 1, 1]
     assert make_labels("strong_only", graded_weak, graded_strong, 7 / 9).tolist() == [0, 1, 1]
+    # Panel labels: soft targets from the panel means; the pair stands in where a mean is NaN.
+    small = np.array([0.5, 1 / 6, np.nan, np.nan, 0.0])
+    large = np.array([1.0, 2 / 3, np.nan, np.nan, 1.0])
+    assert make_labels("small_fail", WEAK, STRONG, small=small, large=large) == pytest.approx(
+        [0.5, 5 / 6, 1.0, 0.0, 1.0]
+    )
+    assert make_labels(
+        "small_fail_large_ok", WEAK, STRONG, small=small, large=large
+    ) == pytest.approx([0.5, 5 / 9, 1.0, 0.0, 1.0])
+    assert make_labels("weak_small_fail", WEAK, STRONG, small=small, large=large) == pytest.approx(
+        [0.25, 11 / 12, 1.0, 0.0, 1.0]
+    )
+    assert make_labels("small_fail", WEAK, STRONG).tolist() == [0, 1, 1, 0, 1]
     with pytest.raises(RouterError, match="unknown label 'best'"):
         make_labels("best", WEAK, STRONG)
     with pytest.raises(RouterError, match="threshold"):

@@ -57,6 +57,7 @@ def test_llmrouter_pair_and_task_sources(shared_layout: Path) -> None:
     examples = load_path(shared_layout / "llmrouter")
     code = next(e for e in examples if e.source == "llmrouter/mbpp")
     assert (code.weak, code.strong, code.family) == (0.0, 1.0, "mbpp")
+    assert (code.small, code.large) == (0.0, 1.0)  # panel means over the models scored
 
 
 def test_generic_jsonl_prompt_and_messages(tmp_path: Path) -> None:

@@ -85,3 +85,22 @@ def test_train_arrays_with_fixed_c() -> None:
     fit = train_arrays(x, weak, np.ones(200), ["a"] * 200, TrainConfig(C=0.5, label="weak_wrong"))
     assert fit.C == 0.5 and fit.cv == {}
     assert fit.coef[0] > 0  # higher x0 -> weak model wrong -> higher p_strong
+
+
+def test_train_arrays_fits_a_soft_panel_label() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 3))
+    small = 1.0 / (1.0 + np.exp(2.0 * x[:, 1]))  # fraction of small models right falls with x1
+    config = TrainConfig(C=1.0, label="small_fail")
+    fit = train_arrays(x, np.ones(200), np.ones(200), ["a"] * 200, config, small, np.ones(200))
+    assert fit.coef[1] > 0 and abs(fit.coef[1]) > 5 * abs(fit.coef[0])
+
+
+def test_class_balanced_fit_moves_the_intercept_towards_the_minority() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    weak = (x[:, 0] + rng.normal(size=400) > -1.5).astype(float)  # about one prompt in ten fails
+    plain = train_arrays(x, weak, np.ones(400), ["a"] * 400, TrainConfig(C=1.0))
+    config = TrainConfig(C=1.0, class_balanced=True)
+    balanced = train_arrays(x, weak, np.ones(400), ["a"] * 400, config)
+    assert balanced.intercept > plain.intercept and balanced.coef[0] < 0
