@@ -12,6 +12,14 @@ A policy with `on_over_budget: downgrade` gets a second chance: if the reservati
 tier's price, the request is admitted for the small tier only, and the client is told so with
 `x-tiergate-downgraded: budget`.
 
+A policy with `on_over_rate: downgrade` does the same for rpm and tpm, with one rule: a downgraded
+request still counts, against the key's *small-tier overflow* counters (`rpm:<id>:small:<minute>`,
+`tpm:<id>:small:<minute>`, the same limits) instead of its main ones. So the key's rpm and tpm bound
+what it sends to its routed tiers, and overflow is served by the small tier up to the same limits
+again; past both, 429 `rate_limit_exceeded`. Only a request routed above the small tier can be
+downgraded (a request bound for the small tier anyway is rejected), the header says
+`x-tiergate-downgraded: rate`, and the budget is then reserved at the small tier's price.
+
 When the store cannot be reached the configured choice applies: `open` admits the request uncounted,
 `closed` refuses it with 503; either way it is logged (at most once a minute) and counted.
 """
@@ -23,7 +31,7 @@ import calendar
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -41,6 +49,10 @@ NANO_USD = 1_000_000_000
 """Budgets are counted in integer nano-dollars: Redis increments integers atomically."""
 MINUTE_TTL_S = 120
 
+Downgrade = Literal["budget", "rate"]
+"""The limits a policy may downgrade on instead of refusing: `on_over_budget`, `on_over_rate`."""
+_BUDGET_ONLY: tuple[Downgrade, ...] = ("budget",)
+
 
 @dataclass
 class Ticket:
@@ -52,7 +64,7 @@ class Ticket:
     usd_key: str | None = None
     usd_ttl_s: int = 0
     nano_reserved: int = 0
-    downgraded: Literal["budget"] | None = None
+    downgraded: Literal["budget", "rate"] | None = None
     costs: dict[str, int] = field(default_factory=dict)
     """Estimated nano-USD per candidate deployment, for `cover` on a fallback."""
     undo: list[tuple[str, int, int]] = field(default_factory=list)
@@ -74,6 +86,9 @@ class Quota:
         """Requests refused, by reason: `rpm`, `tpm`, `budget`."""
         self.store_errors = 0
         self.downgraded = 0
+        """Requests downgraded by `on_over_budget`."""
+        self.rate_downgraded = 0
+        """Requests downgraded by `on_over_rate`."""
         self._last_warned = 0.0
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -84,11 +99,11 @@ class Quota:
         candidates: list[Target],
         tier_of: Mapping[str, str],
         *,
-        downgrade: bool,
+        downgrade: Collection[Downgrade],
         default_completion_tokens: int,
     ) -> tuple[Ticket, list[Target]]:
         """Admit `request` for `key`: the ticket, and the candidates left to try (only the small
-        tier's after a budget downgrade)."""
+        tier's after a downgrade). `downgrade`: the limits the policy downgrades on."""
         ticket = await self.admit_route(
             key,
             prompt_tokens=prompt_reserve(request),
@@ -107,7 +122,7 @@ class Quota:
         prompt_tokens: int,
         completion_tokens: int,
         routes: Sequence[tuple[str, str | None, Price]],
-        downgrade: bool,
+        downgrade: Collection[Downgrade],
     ) -> Ticket:
         """Admit a request whose candidates are `routes` (deployment, tier, price) in order.
 
@@ -121,7 +136,11 @@ class Quota:
         if downgrade and first_tier != "small":
             small = max((costs[n] for n, t, _ in routes if t == "small"), default=None)
         ticket = await self.admit(
-            key, tokens=prompt_tokens + completion_tokens, cost_usd=first, small_cost_usd=small
+            key,
+            tokens=prompt_tokens + completion_tokens,
+            cost_usd=first,
+            small_cost_usd=small,
+            downgrade=downgrade,
         )
         ticket.costs = {n: round(c * NANO_USD) for n, c in costs.items()}
         return ticket
@@ -144,36 +163,37 @@ class Quota:
         return taken
 
     async def admit(
-        self, key: ApiKey | None, *, tokens: int, cost_usd: float, small_cost_usd: float | None
+        self,
+        key: ApiKey | None,
+        *,
+        tokens: int,
+        cost_usd: float,
+        small_cost_usd: float | None,
+        downgrade: Collection[Downgrade] = _BUDGET_ONLY,
     ) -> Ticket:
         """Reserve this request's share of `key`'s limits or raise GatewayError (429 or 503).
 
-        `small_cost_usd` is the cost at the small tier when the policy allows a budget downgrade.
+        `small_cost_usd` is the cost at the small tier when the policy may downgrade the request
+        (None: it may not); `downgrade` says on which limits (`budget`, `rate`).
         """
         ticket = Ticket(key)
         if key is None:
             return ticket
-        spec, now = key.spec, self._clock()
-        minute = int(now // 60)
+        now = self._clock()
         try:
-            if spec.rpm is not None:
-                await self._take(
-                    ticket,
-                    f"rpm:{key.id}:{minute}",
-                    1,
-                    spec.rpm,
-                    MINUTE_TTL_S,
-                    "rpm",
-                    60 - now % 60,
-                )
-            if spec.tpm is not None:
-                ticket.tokens_key = f"tpm:{key.id}:{minute}"
-                await self._take(
-                    ticket, ticket.tokens_key, tokens, spec.tpm, MINUTE_TTL_S, "tpm", 60 - now % 60
-                )
-                ticket.tokens_reserved = tokens
-            if spec.budget_usd is not None:
-                await self._budget(ticket, key, now, cost_usd, small_cost_usd)
+            refused = await self._rate(ticket, key, tokens, now, "")
+            if refused is not None and "rate" in downgrade and small_cost_usd is not None:
+                refused = await self._rate(ticket, key, tokens, now, ":small")
+                if refused is None:
+                    ticket.downgraded = "rate"
+                    self.rate_downgraded += 1
+                    cost_usd, small_cost_usd = small_cost_usd, None
+            if refused is not None:
+                self.rejected[refused[0]] += 1
+                raise refused[1]
+            if key.spec.budget_usd is not None:
+                small = small_cost_usd if "budget" in downgrade else None
+                await self._budget(ticket, key, now, cost_usd, small)
         except CounterError as exc:
             self._store_failed("admit", exc)
             if self.on_error == "closed":
@@ -186,24 +206,42 @@ class Quota:
             return Ticket(key)  # fail open: nothing reserved, nothing to settle
         return ticket
 
+    async def _rate(
+        self, ticket: Ticket, key: ApiKey, tokens: int, now: float, scope: str
+    ) -> tuple[str, GatewayError] | None:
+        """Take one request and `tokens` from the key's rpm and tpm counters of `scope` (`""`:
+        the main ones, `":small"`: the small tier's overflow). None when taken; else (the limit
+        refused, its 429), with everything taken so far given back."""
+        spec, minute, retry_after = key.spec, int(now // 60), 60 - now % 60
+        if spec.rpm is not None:
+            counter = f"rpm:{key.id}{scope}:{minute}"
+            refused = await self._take(ticket, counter, 1, spec.rpm, "rpm", retry_after)
+            if refused is not None:
+                return "rpm", refused
+        if spec.tpm is not None:
+            counter = f"tpm:{key.id}{scope}:{minute}"
+            refused = await self._take(ticket, counter, tokens, spec.tpm, "tpm", retry_after)
+            if refused is not None:
+                return "tpm", refused
+            ticket.tokens_key, ticket.tokens_reserved = counter, tokens
+        return None
+
     async def _take(
         self,
         ticket: Ticket,
         counter: str,
         amount: int,
         limit: int,
-        ttl: int,
         reason: str,
         retry_after: float,
-    ) -> None:
-        taken, seen = await self.store.reserve(counter, amount, limit, ttl)
+    ) -> GatewayError | None:
+        taken, seen = await self.store.reserve(counter, amount, limit, MINUTE_TTL_S)
         if taken:
-            ticket.undo.append((counter, amount, ttl))
-            return
+            ticket.undo.append((counter, amount, MINUTE_TTL_S))
+            return None
         await self._give_back(ticket)
-        self.rejected[reason] += 1
         what = "requests" if reason == "rpm" else "tokens"
-        raise GatewayError(
+        return GatewayError(
             429,
             f"key {ticket.key.id if ticket.key else ''!r} is over its {reason} limit of {limit} "
             f"{what} per minute ({seen} used, this request needs {amount})",

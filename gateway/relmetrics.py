@@ -71,6 +71,12 @@ class ReliabilityCollector(Collector):
             value=float(quota.downgraded),
         )
         yield CounterMetricFamily(
+            "tiergate_rate_downgrades",
+            "Requests sent to the small tier because the key was over its rpm or tpm and the "
+            "policy says `on_over_rate: downgrade`.",
+            value=float(quota.rate_downgraded),
+        )
+        yield CounterMetricFamily(
             "tiergate_limit_store_errors",
             "Failed calls to the rate-limit counter store (Redis); the configured fail mode "
             "applied.",

@@ -206,7 +206,12 @@ class ChatService:
     async def _admit(self, plan: _Plan, request: RoutedRequest, key: ApiKey | None) -> None:
         if key is None:
             return
-        downgrade = plan.policy is not None and plan.policy.spec.on_over_budget == "downgrade"
+        spec = plan.policy.spec if plan.policy is not None else None
+        downgrade: list[Literal["budget", "rate"]] = []
+        if spec is not None and spec.on_over_budget == "downgrade":
+            downgrade.append("budget")
+        if spec is not None and spec.on_over_rate == "downgrade":
+            downgrade.append("rate")
         plan.ticket, plan.candidates = await self.quota.admit_request(
             key,
             request,

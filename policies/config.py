@@ -137,6 +137,9 @@ class PolicySpec(_Strict):
     fallback: tuple[TierName, ...] = ("small", "large")
     on_over_budget: Literal["reject", "downgrade"] = "reject"
     """A key whose budget cannot pay for this request: 429, or the small tier if it still fits."""
+    on_over_rate: Literal["reject", "downgrade"] = "reject"
+    """A key over its rpm or tpm: 429, or the small tier, counted against the key's small-tier
+    overflow counters (the same limits again); past those too, 429 (see `gateway.quota`)."""
 
     @model_validator(mode="after")
     def _one_way_to_decide(self) -> PolicySpec:

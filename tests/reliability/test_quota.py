@@ -1,5 +1,5 @@
-"""Per-key rate limits and budgets (in-memory counters): 429 with OpenAI's codes, budget downgrade,
-reservations settled to what was used, and the fail-open / fail-closed choice."""
+"""Per-key rate limits and budgets (in-memory counters): 429 with OpenAI's codes, budget and rate
+downgrades, reservations settled to what was used, and the fail-open / fail-closed choice."""
 
 from __future__ import annotations
 
@@ -110,6 +110,45 @@ def test_a_downgrade_policy_sends_an_over_budget_request_to_the_small_tier(
         gw.stop()
 
 
+def test_a_downgrade_policy_sends_an_over_rate_request_to_the_small_tier(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    cfg = limited(small, large, rpm=2)
+    cfg["policies"] = {"balanced": {"threshold": 0.5, "on_over_rate": "downgrade"}}
+    hard = {"model": "auto", "messages": HARD, "max_tokens": 10}
+    gw = start(tmp_path, cfg)
+    try:
+        away_from_a_minute_boundary()
+        first = [gw.post(hard, key=KEY) for _ in range(2)]
+        assert [r.status_code for r in first] == [200, 200]
+        assert all("x-tiergate-downgraded" not in r.headers for r in first)
+        assert len(large.history) == 2
+        # over rpm: served by the small tier, counted against its overflow counter (rpm again)
+        over = [gw.post(hard, key=KEY) for _ in range(2)]
+        assert [r.status_code for r in over] == [200, 200]
+        assert [r.headers["x-tiergate-downgraded"] for r in over] == ["rate", "rate"]
+        assert [r.headers["x-tiergate-deployment"] for r in over] == ["small-a", "small-a"]
+        assert len(large.history) == 2 and len(small.history) == 2
+        rec = gw.records.wait(4)[3]
+        assert rec.intended_tier == "large" and rec.served_tier == "small"
+        # past the overflow too: 429, and a request bound for the small tier is never downgraded
+        r = gw.post(hard, key=KEY)
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
+        assert gw.post(chat(), key=KEY).status_code == 429
+        assert len(small.history) == 2
+        assert 'tiergate_limit_rejections_total{reason="rpm"} 2.0' in gw.metrics()
+        assert "tiergate_rate_downgrades_total 2.0" in gw.metrics()
+    finally:
+        gw.stop()
+    cfg["policies"] = {"balanced": {"threshold": 0.5}}  # the default: reject
+    gw = start(tmp_path, cfg)
+    try:
+        away_from_a_minute_boundary()
+        assert [gw.post(hard, key=KEY).status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        gw.stop()
+
+
 def test_the_admin_endpoint_shows_what_was_used(
     tmp_path: Path, small: FakeUpstream, large: FakeUpstream
 ) -> None:
@@ -165,6 +204,31 @@ async def test_a_refused_limit_gives_back_what_earlier_limits_took() -> None:
     assert refused.value.status == 429
     minute = int(time.time() // 60)
     assert await store.get(f"rpm:k:{minute}") == 0
+
+
+async def test_an_over_tpm_downgrade_uses_the_overflow_counters_and_the_small_price() -> None:
+    store = MemoryCounters()
+    quota = Quota(store, on_error="open")
+    key = api_key(rpm=10, tpm=100, budget_usd=1.0)
+    minute = int(time.time() // 60)
+
+    def admit() -> Any:
+        return quota.admit(key, tokens=80, cost_usd=0.5, small_cost_usd=0.1, downgrade=("rate",))
+
+    full = await admit()
+    assert full.downgraded is None and full.nano_reserved == NANO_USD // 2
+    over = await admit()
+    assert over.downgraded == "rate" and quota.rate_downgraded == 1
+    assert over.tokens_key == f"tpm:k:small:{minute}" and over.nano_reserved == NANO_USD // 10
+    assert await store.get(f"rpm:k:{minute}") == 1  # the refused main reservation was given back
+    assert await store.get(f"rpm:k:small:{minute}") == 1
+    assert await store.get(f"tpm:k:{minute}") == 80
+    with pytest.raises(GatewayError) as refused:  # the overflow is full too
+        await admit()
+    assert refused.value.code == "rate_limit_exceeded" and quota.rejected["tpm"] == 1
+    with pytest.raises(GatewayError):  # a policy without `rate`: no second chance
+        await quota.admit(key, tokens=80, cost_usd=0.5, small_cost_usd=0.1)
+    assert quota.rate_downgraded == 1 and quota.downgraded == 0
 
 
 @pytest.mark.parametrize("mode", ["open", "closed"])

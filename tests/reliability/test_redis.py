@@ -1,20 +1,25 @@
-"""Shared counters in a real redis-server: two gateways enforce one key's limit and one budget
-together, and an unreachable Redis fails open or closed as configured."""
+"""Shared counters in a real redis-server: two gateways (two apps in one process, and two OS
+processes) enforce one key's limit and one budget together, and an unreachable Redis fails open or
+closed as configured."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import hashlib
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from gateway.quota import NANO_USD
 from gateway.ratelimit import CounterError, RedisCounters
+from tests.reliability.conftest import free_port
 from tests.reliability.support import Gateway, RedisServer, chat, config, start
 from tests.support.upstream import FakeUpstream
 
@@ -95,6 +100,120 @@ def test_two_gateways_share_one_budget_and_never_exceed_it(
     finally:
         for g in gateways:
             g.stop()
+
+
+REPO = Path(__file__).resolve().parents[2]
+BUDGET_KEY = "sk-shared-budget-456"
+
+
+def gateway_process(cfg_path: Path, port: int, log_dir: Path) -> subprocess.Popen[bytes]:
+    """`bench.gateway_server`: `tiergate serve`'s app and server in its own OS process, with the
+    instant keyword scorer instead of the trained router."""
+    log_dir.mkdir()
+    args = ["--config", str(cfg_path), "--port", str(port), "--log-dir", str(log_dir)]
+    with (log_dir / "stderr.log").open("wb") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.gateway_server", *args],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_healthy(root: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"gateway process exited with {proc.returncode}")
+        try:
+            if httpx.get(root + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{root} not healthy after {timeout_s:g} s")
+        time.sleep(0.1)
+
+
+def test_two_gateway_processes_share_one_rpm_limit_and_one_budget(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream, redis_server: RedisServer
+) -> None:
+    budget = 0.00002  # 8 answers of 2.5 micro-USD at most, fewer while reservations are held
+    cfg = shared(small, large, redis_server.url, rpm=10)
+    cfg["keys"].append(
+        {
+            "id": "budget",
+            "key_sha256": hashlib.sha256(BUDGET_KEY.encode()).hexdigest(),
+            "budget_usd": budget,
+        }
+    )
+    cfg_path = tmp_path / "tiergate.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    ports = [free_port(), free_port()]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, port in zip(("a", "b"), ports, strict=True):
+            procs.append(gateway_process(cfg_path, port, tmp_path / name))
+        roots = [f"http://127.0.0.1:{port}" for port in ports]
+        for root, proc in zip(roots, procs, strict=True):
+            wait_healthy(root, proc)
+
+        def send(i: int, key: str, body: dict[str, Any]) -> tuple[int, httpx.Response]:
+            url = roots[i % 2] + "/v1/chat/completions"
+            headers = {"authorization": f"Bearer {key}"}
+            return i % 2, httpx.post(url, json=body, headers=headers, timeout=30)
+
+        def burst30(key: str, body: dict[str, Any]) -> list[tuple[int, httpx.Response]]:
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                return list(pool.map(lambda i: send(i, key, body), range(30)))
+
+        if time.time() % 60 > 45:  # one calendar minute for the whole burst
+            time.sleep(61 - time.time() % 60)
+        rated = burst30(KEY, chat())
+        ok = [gw for gw, r in rated if r.status_code == 200]
+        refused = [r for _, r in rated if r.status_code != 200]
+        assert len(ok) == 10, [r.status_code for _, r in rated]
+        assert set(ok) == {0, 1}, "both processes answered some"
+        assert len(refused) == 20
+        assert all(r.status_code == 429 for r in refused)
+        assert {r.json()["error"]["code"] for r in refused} == {"rate_limit_exceeded"}
+        assert len(small.history) == 10
+
+        spent = 0.0
+        answered = 0
+        for _ in range(2):  # settled reservations free room for a second burst
+            for _, r in burst30(BUDGET_KEY, chat(max_tokens=10)):
+                if r.status_code == 200:
+                    usage = r.json()["usage"]
+                    spent += usage["prompt_tokens"] * 0.1e-6 + usage["completion_tokens"] * 0.2e-6
+                    answered += 1
+                else:
+                    assert r.status_code == 429, r.text
+                    assert r.json()["error"]["code"] == "insufficient_quota"
+        assert 4 <= answered <= 8, answered  # 8: the budget's worth, whichever process answered
+        assert spent <= budget
+        time.sleep(0.3)  # the last settlements run after their responses
+        period = time.strftime("%Y-%m-%d", time.gmtime())  # the default budget_period: day
+
+        async def read() -> int:
+            counter = RedisCounters(redis_server.url)
+            try:
+                return await counter.get(f"usd:budget:{period}")
+            finally:
+                await counter.aclose()
+
+        total = asyncio.run(read())
+        assert total <= budget * NANO_USD
+        assert total == pytest.approx(spent * NANO_USD, abs=answered)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
 
 
 @pytest.mark.parametrize("mode", ["open", "closed"])
