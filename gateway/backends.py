@@ -47,6 +47,19 @@ class UpstreamError(Exception):
     def retryable(self) -> bool:
         return self.kind in RETRYABLE
 
+    @classmethod
+    def from_status(
+        cls, status: int, message: str, retry_after: float | None = None
+    ) -> UpstreamError:
+        """An HTTP error answer, classified by its status alike for every backend."""
+        if status == 429:
+            return cls("rate_limited", message, status=status, retry_after=retry_after)
+        if status >= 500:
+            return cls("server_error", message, status=status)
+        if status >= 400:
+            return cls("client_error", message, status=status)
+        return cls("protocol", message, status=status)
+
 
 @dataclass(frozen=True)
 class Target:
@@ -199,14 +212,7 @@ def _classify(exc: Exception) -> UpstreamError:
     if "Expecting" in message or "JSONDecodeError" in message:
         return UpstreamError("protocol", f"upstream sent a body that is not JSON: {message}")
     if isinstance(status, int):
-        if status == 429:
-            return UpstreamError(
-                "rate_limited", message, status=status, retry_after=_retry_after(exc)
-            )
-        if status >= 500:
-            return UpstreamError("server_error", message, status=status)
-        if status >= 400:
-            return UpstreamError("client_error", message, status=status)
+        return UpstreamError.from_status(status, message, _retry_after(exc))
     return UpstreamError("protocol", message, status=status)
 
 

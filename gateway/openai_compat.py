@@ -226,15 +226,7 @@ def _transport_error(exc: Exception, route: _Route) -> UpstreamError:
 def _status_error(status: int, headers: Mapping[str, str], content: bytes) -> UpstreamError:
     """An HTTP error answer, classified by status, with the upstream's own message in it."""
     message = f"upstream answered {status}: {_error_message(content)}"
-    if status == 429:
-        return UpstreamError(
-            "rate_limited", message, status=status, retry_after=_retry_after(headers)
-        )
-    if status >= 500:
-        return UpstreamError("server_error", message, status=status)
-    if status >= 400:
-        return UpstreamError("client_error", message, status=status)
-    return UpstreamError("protocol", message, status=status)
+    return UpstreamError.from_status(status, message, _retry_after(headers))
 
 
 def _error_message(content: bytes) -> str:

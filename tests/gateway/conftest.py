@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.support.gateway import BACKEND, RunningGateway, start_gateway, two_tier_config
 from tests.support.upstream import FakeUpstream
@@ -20,20 +17,6 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     token = BACKEND.set(request.param)
     yield request.param
     BACKEND.reset(token)
-
-
-@pytest.fixture
-def small() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream("small-model").start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture
-def large() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream("large-model").start()
-    yield upstream
-    upstream.stop()
 
 
 @pytest.fixture

@@ -13,21 +13,6 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.reliability.support import RedisServer
-from tests.support.upstream import FakeUpstream
-
-
-@pytest.fixture
-def small() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream("small-model").start()
-    yield upstream
-    upstream.stop()
-
-
-@pytest.fixture
-def large() -> Iterator[FakeUpstream]:
-    upstream = FakeUpstream("large-model").start()
-    yield upstream
-    upstream.stop()
 
 
 def free_port() -> int:

@@ -1,0 +1,26 @@
+"""Fixtures every test folder may use: two fake OpenAI upstreams over real HTTP on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from tests.support.upstream import FakeUpstream
+
+
+@pytest.fixture
+def small() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream("small-model").start()
+    yield upstream
+    upstream.stop()
+
+
+@pytest.fixture
+def large() -> Iterator[FakeUpstream]:
+    upstream = FakeUpstream("large-model").start()
+    yield upstream
+    upstream.stop()
