@@ -19,6 +19,7 @@ from router.conversation import Conversation
 from router.data import Example, load_prompts
 from router.encoder import Encoder
 from router.errors import DataError, RouterError
+from router.training import TrainConfig
 
 
 def _load_data(paths: list[str]) -> list[Example]:
@@ -27,6 +28,16 @@ def _load_data(paths: list[str]) -> list[Example]:
     examples = [e for p in paths for e in load_path(p)]
     print(f"loaded {len(examples)} examples from {len(paths)} path(s)", file=sys.stderr)
     return examples
+
+
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    """The training choices `train` and `loso` share, from their common options."""
+    return TrainConfig(
+        features=_features(args.features),
+        label=args.label,
+        C=args.C,
+        class_balanced=args.class_balanced,
+    )
 
 
 def _features(text: str) -> tuple[str, ...]:
@@ -43,15 +54,9 @@ def _features(text: str) -> tuple[str, ...]:
 def train(args: argparse.Namespace) -> int:
     """Train on --data and write --out/router.json."""
     from router.encoder import load_encoder
-    from router.training import TrainConfig
     from router.training import train as train_artifact
 
-    config = TrainConfig(
-        features=_features(args.features),
-        label=args.label,
-        C=args.C,
-        class_balanced=args.class_balanced,
-    )
+    config = _train_config(args)
     examples = _load_data(args.data)
     encoder = load_encoder(args.encoder_path)
     out = Path(args.out)
@@ -103,14 +108,9 @@ def loso(args: argparse.Namespace) -> int:
     )
     from router.plot import save_curve
     from router.report import eval_table
-    from router.training import TrainConfig, feature_matrix
+    from router.training import feature_matrix
 
-    config = TrainConfig(
-        features=_features(args.features),
-        label=args.label,
-        C=args.C,
-        class_balanced=args.class_balanced,
-    )
+    config = _train_config(args)
     examples = _load_data(args.data)
     encoder = load_encoder(args.encoder_path)
     x_ours = feature_matrix(examples, config.features, encoder, progress=True)

@@ -85,18 +85,7 @@ def test_two_gateways_share_one_budget_and_never_exceed_it(
         assert answered >= 8, answered
         assert spent <= budget
         time.sleep(0.2)
-        period = time.strftime("%Y-%m-%d", time.gmtime())
-
-        async def read() -> int:
-            counter = RedisCounters(redis_server.url)
-            try:
-                return await counter.get(f"usd:shared:{period}")
-            finally:
-                await counter.aclose()
-
-        total = asyncio.run(read())
-        assert total <= budget * NANO_USD
-        assert total == pytest.approx(spent * NANO_USD, abs=answered)
+        assert_spend_in_redis(redis_server.url, "shared", budget, spent, answered)
     finally:
         for g in gateways:
             g.stop()
@@ -193,18 +182,7 @@ def test_two_gateway_processes_share_one_rpm_limit_and_one_budget(
         assert 4 <= answered <= 8, answered  # 8: the budget's worth, whichever process answered
         assert spent <= budget
         time.sleep(0.3)  # the last settlements run after their responses
-        period = time.strftime("%Y-%m-%d", time.gmtime())  # the default budget_period: day
-
-        async def read() -> int:
-            counter = RedisCounters(redis_server.url)
-            try:
-                return await counter.get(f"usd:budget:{period}")
-            finally:
-                await counter.aclose()
-
-        total = asyncio.run(read())
-        assert total <= budget * NANO_USD
-        assert total == pytest.approx(spent * NANO_USD, abs=answered)
+        assert_spend_in_redis(redis_server.url, "budget", budget, spent, answered)
     finally:
         for proc in procs:
             proc.terminate()
@@ -249,3 +227,22 @@ async def test_the_store_raises_counter_error_when_redis_is_gone() -> None:
         await store.reserve("x", 1, 10, 60)
     assert store.errors == 1
     await store.aclose()
+
+
+def assert_spend_in_redis(
+    url: str, key_id: str, budget: float, spent: float, answered: int
+) -> None:
+    """The key's spend counter in Redis (today's, the default budget_period) never passed the
+    budget and equals what the answered requests cost, to a nano-dollar per request."""
+    period = time.strftime("%Y-%m-%d", time.gmtime())
+
+    async def read() -> int:
+        counter = RedisCounters(url)
+        try:
+            return await counter.get(f"usd:{key_id}:{period}")
+        finally:
+            await counter.aclose()
+
+    total = asyncio.run(read())
+    assert total <= budget * NANO_USD
+    assert total == pytest.approx(spent * NANO_USD, abs=answered)
