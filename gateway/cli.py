@@ -23,16 +23,22 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config_path=args.config, host=args.host, port=args.port)
 
 
-def _register_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="run the gateway in front of already-running upstreams")
-    p.add_argument("--config", required=True, help="YAML config (see deploy/examples/)")
-    p.add_argument("--host", default=os.environ.get("TIERGATE_HOST", "127.0.0.1"))
-    p.add_argument(
+def add_listen_arguments(parser: argparse.ArgumentParser, port_help: str) -> None:
+    """`--host` and `--port` for the gateway, defaulting to TIERGATE_HOST and TIERGATE_PORT;
+    shared by `serve` and `up` so both listen where the same environment says."""
+    parser.add_argument("--host", default=os.environ.get("TIERGATE_HOST", "127.0.0.1"))
+    parser.add_argument(
         "--port",
         type=int,
         default=int(os.environ.get("TIERGATE_PORT", "8080")),
-        help="port to listen on (default 8080, or TIERGATE_PORT)",
+        help=f"{port_help} (default 8080, or TIERGATE_PORT)",
     )
+
+
+def _register_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the gateway in front of already-running upstreams")
+    p.add_argument("--config", required=True, help="YAML config (see deploy/examples/)")
+    add_listen_arguments(p, "port to listen on")
     p.set_defaults(func=_serve)
 
 

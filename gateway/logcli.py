@@ -228,14 +228,23 @@ def print_table(dicts: Sequence[dict[str, Any]], out: TextIO) -> None:
             out.write("  ".join("-" * w for w in widths) + "\n")
 
 
-def _summary(args: argparse.Namespace) -> int:
+def _window_rows(args: argparse.Namespace, command: str) -> list[sqlite3.Row] | None:
+    """The log's rows in the `--since` window, or None (after saying why) if there is no log."""
     try:
         conn = _open(args.db)
     except FileNotFoundError as exc:
-        print(f"tiergate logs summary: {exc}", file=sys.stderr)
+        print(f"tiergate logs {command}: {exc}", file=sys.stderr)
+        return None
+    try:
+        return _rows(conn, args.since, time.time())
+    finally:
+        conn.close()
+
+
+def _summary(args: argparse.Namespace) -> int:
+    rows = _window_rows(args, "summary")
+    if rows is None:
         return 2
-    rows = _rows(conn, args.since, time.time())
-    conn.close()
     routes, total = summarize(rows)
     window = "all time" if args.since is None else f"the last {_human(args.since)}"
     dicts = [r.as_dict() for r in routes]
@@ -271,13 +280,9 @@ def export_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _export(args: argparse.Namespace) -> int:
-    try:
-        conn = _open(args.db)
-    except FileNotFoundError as exc:
-        print(f"tiergate logs export: {exc}", file=sys.stderr)
+    rows = _window_rows(args, "export")
+    if rows is None:
         return 2
-    rows = _rows(conn, args.since, time.time())
-    conn.close()
     out: Path = args.out
     tmp = out.with_name(out.name + ".partial")
     # Write beside the target and rename: an interrupted export leaves no half-written file.

@@ -7,12 +7,13 @@ and torch for `prepare`, the config loader for `up`. `gateway.cli` calls `regist
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from gateway.cli import add_listen_arguments
+
     up = sub.add_parser(
         "up",
         help="start the local vLLM servers declared in the config, then the gateway",
@@ -24,13 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ),
     )
     up.add_argument("--config", required=True, help="YAML config, e.g. deploy/local/tiergate.yaml")
-    up.add_argument("--host", default=os.environ.get("TIERGATE_HOST", "127.0.0.1"))
-    up.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("TIERGATE_PORT", "8080")),
-        help="gateway port (default 8080, or TIERGATE_PORT)",
-    )
+    add_listen_arguments(up, "gateway port")
     up.add_argument("--log-dir", type=Path, default=None, help="where child logs go")
     up.set_defaults(func=_up)
 
