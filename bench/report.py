@@ -1,8 +1,8 @@
 """bench/RESULTS.md from one run: machine and versions, the tables, the ratios, the goals.
 
-Only the sections this benchmark owns are rewritten; `## Router` (written by
-bench/router_latency.py) and `## What the speed changes bought` (hand-written A/B measurements)
-are carried over from the existing file untouched. "Added" latency is a
+Each writer of bench/RESULTS.md rewrites only its own `## ` section (replace_section): this one
+owns `## Gateway overhead`; bench/soak.py `## Reliability`; bench/router_latency.py `## Router`;
+`## What the speed changes bought` is hand-written. "Added" latency is a
 system's percentile minus the upstream-alone percentile at the same concurrency and prompt, both
 from the same run.
 """
@@ -21,8 +21,6 @@ from typing import Any
 from bench import litellm_proxy
 from bench.load import wrk_version
 from bench.procs import Server
-
-KEPT = ("## What the speed changes bought", "## Router")
 
 
 def machine(
@@ -74,18 +72,25 @@ def _version(pkg: str) -> str:
 
 
 def write(path: Path, systems: Sequence[Any], cells: Sequence[Any], meta: dict[str, Any]) -> None:
-    old = path.read_text() if path.exists() else ""
-    text = render(systems, cells, meta)
-    for heading in KEPT:
-        kept = _section(old, heading)
-        if kept:
-            text += "\n" + kept
-    path.write_text(text)
+    replace_section(path, "Gateway overhead", render(systems, cells, meta))
 
 
-def _section(text: str, heading: str) -> str | None:
-    match = re.search(rf"^{re.escape(heading)}.*?(?=^## |\Z)", text, flags=re.M | re.S)
-    return match.group(0).rstrip() + "\n" if match else None
+def replace_section(path: Path, heading: str, section: str) -> None:
+    """Put ``section`` (starting with ``## {heading}``) in place of that section of ``path``.
+
+    The section runs to the next ``## `` heading; a missing one is appended. Other sections are
+    left byte for byte as they are. The file is replaced atomically.
+    """
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    body = section.rstrip("\n") + "\n\n"
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", flags=re.M | re.S)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: body, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + body
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text.rstrip("\n") + "\n")
+    tmp.replace(path)
 
 
 def _f(x: float, digits: int = 1) -> str:
@@ -97,8 +102,6 @@ def render(systems: Sequence[Any], cells: Sequence[Any], meta: dict[str, Any]) -
     by = {(c.system, c.concurrency, c.prompt_tokens, c.stream): c for c in cells}
     v = meta["versions"]
     out = [
-        "# Benchmarks",
-        "",
         "## Gateway overhead",
         "",
         "Reproduce with `.venv/bin/python -m bench.run` (about 8 minutes; `make bench`). One fake "
@@ -108,8 +111,10 @@ def render(systems: Sequence[Any], cells: Sequence[Any], meta: dict[str, Any]) -
         f"{meta['rounds']} times; each figure is the median over the rounds, CPU is over all "
         "of them). Tiergate runs as "
         "`tiergate serve` does (uvloop, httptools, no access log, Prometheus metrics and the "
-        "SQLite request log on); `model: auto` uses the tests' instant keyword scorer, so it "
-        "shows the routing path's cost without the encoder (see `## Router` for that). "
+        "SQLite request log on). `model: auto` runs twice: with the shipped trained router "
+        "(MiniLM on OpenVINO + logistic regression, in its own gateway process), the whole cost of "
+        "routing; and with the tests' instant keyword scorer, the routing path without the "
+        "encoder (the encoder alone: `## Router`). "
         "LiteLLM's proxy: `litellm --config ... --num_workers 1`, no database, "
         "`LITELLM_LOG=ERROR`.",
         "",
@@ -184,8 +189,8 @@ def _ratios(
         "Tiergate added p50 (higher is better for Tiergate in both).",
         "",
         "| concurrency | prompt tok | routing off: req/s x | routing off: added p50 x "
-        "| model auto: req/s x | litellm backend: req/s x |",
-        "|---|---|---|---|---|---|",
+        "| trained router: req/s x | instant scorer: req/s x | litellm backend: req/s x |",
+        "|---|---|---|---|---|---|---|",
     ]
     keys = [(lv, t, False) for lv in levels for t in prompts]
     keys += [(c.concurrency, c.prompt_tokens, True) for c in streams[:1]]
@@ -198,7 +203,7 @@ def _ratios(
         off = by.get(("tiergate-off", level, tokens, stream))
         row.append(_x(off.rps, proxy.rps) if off else "-")
         row.append(_x(proxy.p50_ms - base.p50_ms, off.p50_ms - base.p50_ms) if off else "-")
-        for key in ("tiergate-auto", "tiergate-litellm"):
+        for key in ("tiergate-router", "tiergate-auto", "tiergate-litellm"):
             other = by.get((key, level, tokens, stream))
             row.append(_x(other.rps, proxy.rps) if other else "-")
         out.append("| " + " | ".join(row) + " |")

@@ -1,12 +1,15 @@
-"""Router decision latency on this machine: p50/p99 per call and decisions per second.
+"""Router decision latency on this machine, per encoder runtime, and the runtimes' agreement.
 
 Scores prompts of about 32, 128 and 256 MiniLM tokens with the shipped artifact, one request per
-call and micro-batched (8, 32, 64 per call, as the gateway batches concurrent requests). A
-"decision" is one p_strong: featurise, embed, logistic regression. Run:
+call and micro-batched (8, 32, 64 per call, as the gateway batches concurrent requests), once per
+encoder runtime (router/encoder.py: OpenVINO float32, the default, and sentence-transformers on
+torch), in the same run. A "decision" is one p_strong: featurise, embed, logistic regression.
+Then the agreement check: p_strong of both runtimes over prompts of the shared routing data
+(``--data``; a seeded sample of ``--sample`` distinct prompts, 0 = all). Run:
 
-    .venv/bin/python bench/router_latency.py [--repeats 50] [--write]
+    .venv/bin/python -m bench.router_latency [--repeats 50] [--write]
 
-``--write`` replaces the ``## Router`` section of bench/RESULTS.md with the table printed here.
+``--write`` replaces the ``## Router`` section of bench/RESULTS.md with the tables printed here.
 """
 
 from __future__ import annotations
@@ -14,116 +17,180 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
+import random
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
+from bench.report import replace_section
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "RESULTS.md"
 SENTENCE = (
     "Write a Python function that parses a CSV file of orders, groups them by customer, "
     "computes each customer's total spend and returns the ten largest, with tests. "
 )
+RUNTIMES = ("openvino", "torch")
+TOKENS = (32, 128, 256)
+BATCHES = (1, 8, 32, 64)
 
 
-def prompt_of(tokens: int, tokenizer: object) -> str:
+def prompt_of(tokens: int, tokenizer: Any) -> str:
     """A prompt of about ``tokens`` word pieces (without the special tokens)."""
     words = (SENTENCE * 40).split()
     lo, hi = 1, len(words)
     while lo < hi:  # the longest word prefix that fits
         mid = (lo + hi + 1) // 2
-        n = len(tokenizer.tokenize(" ".join(words[:mid])))  # type: ignore[attr-defined]
+        n = len(tokenizer.tokenize(" ".join(words[:mid])))
         lo, hi = (mid, hi) if n <= tokens else (lo, mid - 1)
     return " ".join(words[:lo])
 
 
-def measure(router: object, prompts: list[str], repeats: int) -> list[float]:
+def measure(router: Any, prompts: list[str], repeats: int) -> list[float]:
     """Wall-clock seconds of ``repeats`` calls of router.score(prompts), after two warm-up calls."""
     for _ in range(2):
-        router.score(prompts)  # type: ignore[attr-defined]
+        router.score(prompts)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        router.score(prompts)  # type: ignore[attr-defined]
+        router.score(prompts)
         times.append(time.perf_counter() - start)
     return times
+
+
+def latency_rows(routers: dict[str, Any], repeats: int) -> list[tuple[Any, ...]]:
+    """(runtime, tokens, batch, p50 ms, p99 ms, decisions/s, calls); runtimes alternate per cell."""
+    tokenizer = next(iter(routers.values())).encoder.tokenizer
+    rows = []
+    for tokens in TOKENS:
+        text = prompt_of(tokens, tokenizer)
+        for batch in BATCHES:
+            calls = max(5, repeats // max(1, batch // 8))
+            for runtime, router in routers.items():
+                times = measure(router, [text] * batch, calls)
+                p50, p99 = statistics.median(times), float(np.percentile(times, 99))
+                rows.append((runtime, tokens, batch, p50 * 1000, p99 * 1000, batch / p50, calls))
+                print(
+                    f"{runtime:>8} {tokens:>4} tokens  batch {batch:>3}: p50 {p50 * 1000:8.1f} ms"
+                    f"  p99 {p99 * 1000:8.1f} ms  {batch / p50:7.1f} decisions/s",
+                    flush=True,
+                )
+    return rows
+
+
+def agreement(routers: dict[str, Any], data: Path, sample: int) -> dict[str, Any]:
+    """max / mean |p_strong(openvino) - p_strong(torch)| over distinct prompts of ``data``."""
+    from router.features import get_feature
+    from router.sources import load_path
+
+    text_of = get_feature("last_user").text
+    assert text_of is not None
+    texts = sorted({text_of(e.conversation) for e in load_path(data)})
+    total = len(texts)
+    if 0 < sample < total:
+        texts = random.Random(0).sample(texts, sample)
+    scores = {}
+    for runtime, router in routers.items():
+        start = time.perf_counter()
+        scores[runtime] = router.score(texts)
+        print(f"{runtime}: {len(texts)} prompts in {time.perf_counter() - start:.0f} s", flush=True)
+    diff = np.abs(scores["openvino"] - scores["torch"])
+    return {
+        "prompts": len(texts),
+        "distinct": total,
+        "max": float(diff.max()),
+        "mean": float(diff.mean()),
+        "over": int((diff > 1e-3).sum()),
+    }
+
+
+def render(rows: list[tuple[Any, ...]], check: dict[str, Any] | None, args: Any) -> str:
+    by = {(r[0], r[1], r[2]): r for r in rows}
+    lines = [
+        "## Router",
+        "",
+        "Written by `bench/router_latency.py` (`make bench` runs it after `bench.run`). Decision "
+        "latency of the shipped router (`router/artifacts/default`, MiniLM-L6 + logistic "
+        "regression), CPU only, for both encoder runtimes in the same run (cells alternate "
+        "between them):",
+        "",
+        "```bash",
+        f".venv/bin/python -m bench.router_latency --repeats {args.repeats} --sample "
+        f"{args.sample} --write",
+        "```",
+        "",
+        f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+        f"load average {os.getloadavg()[0]:.1f} at the end of the run. "
+        f"Versions: {_versions()}. Latency is per `Router.score` call (one batch); "
+        "decisions/s = batch size / p50.",
+        "",
+        "| prompt tokens | batch | OpenVINO p50 ms | p99 ms | decisions/s "
+        "| torch p50 ms | p99 ms | decisions/s | speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for tokens in TOKENS:
+        for batch in BATCHES:
+            o, t = by[("openvino", tokens, batch)], by[("torch", tokens, batch)]
+            lines.append(
+                f"| {tokens} | {batch} | {o[3]:.1f} | {o[4]:.1f} | {o[5]:.0f} "
+                f"| {t[3]:.1f} | {t[4]:.1f} | {t[5]:.0f} | {t[3] / o[3]:.2f}x |"
+            )
+    lines += ["", "Goals (issue 7), OpenVINO runtime:", ""]
+    goals = [
+        ("p50, 32 tokens, one request", by[("openvino", 32, 1)][3], "<= 5 ms", 5.0, "ms"),
+        ("p50, 256 tokens, one request", by[("openvino", 256, 1)][3], "<= 20 ms", 20.0, "ms"),
+    ]
+    for label, value, goal, bound, unit in goals:
+        verdict = "met" if value <= bound else "NOT met"
+        lines.append(f"- {label}: {value:.1f} {unit} (goal {goal}): {verdict}")
+    best = max(by[("openvino", 128, b)][5] for b in BATCHES)
+    verdict = "met" if best >= 150 else "NOT met"
+    lines.append(f"- decisions/s batched, 128 tokens: {best:.0f} (goal >= 150): {verdict}")
+    if check is not None:
+        scope = (
+            "every distinct prompt"
+            if check["prompts"] == check["distinct"]
+            else f"a seeded sample of {check['prompts']:,} of its {check['distinct']:,} prompts"
+        )
+        lines += [
+            "",
+            f"Agreement of the runtimes on the shared routing data ({scope}): "
+            f"max |p_strong difference| {check['max']:.1e}, mean {check['mean']:.1e}, "
+            f"{check['over']} prompts over 1e-3.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _versions() -> str:
+    from importlib.metadata import version
+
+    names = ("openvino", "torch", "sentence-transformers", "transformers")
+    return ", ".join(f"{n} {version(n)}" for n in names)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "routing")
+    parser.add_argument("--sample", type=int, default=3000, help="prompts to compare; 0 = all")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from router import load_router
 
-    router = load_router()
-    tokenizer = router.encoder._model.tokenizer  # the bench needs exact token counts
-    rows = []
-    for tokens in (32, 128, 256):
-        text = prompt_of(tokens, tokenizer)
-        for batch in (1, 8, 32, 64):
-            repeats = max(5, args.repeats // max(1, batch // 8))
-            times = measure(router, [text] * batch, repeats)
-            p50 = statistics.median(times)
-            p99 = float(np.percentile(times, 99))
-            rows.append((tokens, batch, p50 * 1000, p99 * 1000, batch / p50, repeats))
-            print(
-                f"{tokens:>4} tokens  batch {batch:>3}: p50 {p50 * 1000:8.1f} ms  "
-                f"p99 {p99 * 1000:8.1f} ms  {batch / p50:7.1f} decisions/s",
-                flush=True,
-            )
-    load = os.getloadavg()[0]
-    lines = [
-        "## Router",
-        "",
-        "Decision latency of the shipped router (`router/artifacts/default`, MiniLM-L6 + logistic "
-        "regression), CPU only, measured with:",
-        "",
-        "```bash",
-        ".venv/bin/python bench/router_latency.py --write",
-        "```",
-        "",
-        f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
-        f"torch threads {_torch_threads()}, load average {load:.1f} during the run "
-        "(other jobs shared the CPU, so treat the figures as upper bounds). "
-        "Latency is per `Router.score` call (one batch); decisions/s = batch size / p50.",
-        "",
-        "| prompt tokens | batch | p50 ms | p99 ms | decisions/s | calls |",
-        "|---|---|---|---|---|---|",
-        *[
-            f"| {t} | {b} | {p50:.1f} | {p99:.1f} | {dps:.0f} | {n} |"
-            for t, b, p50, p99, dps, n in rows
-        ],
-        "",
-    ]
-    section = "\n".join(lines)
+    routers = {runtime: load_router(runtime=runtime) for runtime in RUNTIMES}
+    for runtime, router in routers.items():
+        assert router.encoder.runtime == runtime, f"{runtime} runtime unavailable"
+    rows = latency_rows(routers, args.repeats)
+    check = agreement(routers, args.data, args.sample) if args.data.is_dir() else None
+    section = render(rows, check, args)
     print(section)
     if args.write:
-        _write_section(section)
+        replace_section(RESULTS, "Router", section)
     return 0
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return int(torch.get_num_threads())
-
-
-def _write_section(section: str) -> None:
-    """Replace (or append) the ``## Router`` section, leaving every other section as it is."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    pattern = re.compile(r"^## Router\n.*?(?=^## |\Z)", re.S | re.M)
-    new = (
-        pattern.sub(lambda _: section + "\n", text)
-        if pattern.search(text)
-        else (text.rstrip("\n") + "\n\n" + section + "\n")
-    )
-    tmp = RESULTS.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(RESULTS)
 
 
 if __name__ == "__main__":

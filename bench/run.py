@@ -2,12 +2,13 @@
 
 In one session, against one fast fake upstream (bench/upstream.py), it drives with wrk: the
 upstream alone; Tiergate with routing off (a deployment name, direct backend); Tiergate with
-`model: "auto"` (routing on, the tests' instant fake scorer); Tiergate with routing off through
-its litellm backend; and LiteLLM's proxy (one worker, no database). Every system meets the same
+`model: "auto"` and the shipped trained router (MiniLM + logistic regression, the whole routing
+cost); the same with the tests' instant keyword scorer (the routing path without the encoder);
+Tiergate with routing off through its litellm backend; and LiteLLM's proxy (one worker, no
+database). Every system meets the same
 concurrency levels and prompts, cell by cell in turn, so load from other work on the machine falls
 on all of them alike; ratios are taken within the run. Results go to bench/results.json and the
-tables of bench/RESULTS.md (its `## Router` section belongs to bench/router_latency.py and is
-kept as it is).
+`## Gateway overhead` section of bench/RESULTS.md (the other sections are left as they are).
 """
 
 from __future__ import annotations
@@ -213,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         ),
         "tiergate": tiergate_server("tiergate", upstream, "openai-compatible", work, extra),
+        "tiergate-router": tiergate_server(
+            "tiergate-router", upstream, "openai-compatible", work, [*extra, "--scorer=router"]
+        ),
         "tiergate-litellm": tiergate_server("tiergate-litellm", upstream, "litellm", work, extra),
     }
     if not args.skip_litellm_proxy:
@@ -234,8 +238,15 @@ def main(argv: list[str] | None = None) -> int:
             "bench-small",
         ),
         System(
+            "tiergate-router",
+            "Tiergate, model auto (trained router)",
+            "tiergate-router",
+            f"{url('tiergate-router')}/v1/chat/completions",
+            "auto",
+        ),
+        System(
             "tiergate-auto",
-            "Tiergate, model auto",
+            "Tiergate, model auto (instant scorer)",
             "tiergate",
             f"{url('tiergate')}/v1/chat/completions",
             "auto",

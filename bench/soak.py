@@ -32,6 +32,7 @@ import httpx
 import yaml
 
 from bench.procs import Server, free_port
+from bench.report import replace_section
 
 ROOT = Path(__file__).resolve().parent.parent
 EASY = "What is the capital of France?"
@@ -316,15 +317,7 @@ Commands:
 Each fault case on its own (what the client gets, what is recorded, what `/metrics` says) is tested
 in `tests/reliability/test_faults.py`, through both backends.
 """
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    start = text.find("## Reliability")
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + ("\n" + text[end + 1 :] if end != -1 else "")
-    path.write_text(text)
+    replace_section(ROOT / "bench" / "RESULTS.md", "Reliability", section)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ DB_FILENAME = "requests.db"
 TABLE = "requests"
 DEFAULT_QUEUE_SIZE = 10_000
 _BATCH = 512
+# The writer collects rows for this long after the first one before writing them together: one
+# wake-up and one transaction per interval instead of one per request. Each wake-up takes the GIL
+# from the event loop; lingering cut the gateway's CPU per request by about a quarter at low load
+# (bench/RESULTS.md). Rows reach the file at most this much later; `flush` and shutdown don't wait.
+# TIERGATE_REQUEST_LOG_LINGER_S sets it (0: write each row as it comes).
+LINGER_S = 0.25
 _WARN_EVERY_S = 10.0
 
 
@@ -130,11 +136,15 @@ class RequestLog:
         writer: RowWriter,
         *,
         queue_size: int = DEFAULT_QUEUE_SIZE,
+        linger_s: float = LINGER_S,
         on_written: Callable[[int], None] | None = None,
         on_dropped: Callable[[int, str], None] | None = None,
     ) -> None:
         self._writer = writer
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._linger_s = linger_s
+        self._hurry = threading.Event()  # set by flush, close and a filling queue: stop lingering
+        self._hurry_at = max(1, min(_BATCH, queue_size // 2))
         self._on_written = on_written
         self._on_dropped = on_dropped
         self._last_warning = 0.0
@@ -168,6 +178,8 @@ class RequestLog:
             self._queue.put_nowait(rec)
         except queue.Full:
             self._drop(1, "queue_full")
+        if self._queue.qsize() >= self._hurry_at:  # a linger must never fill the queue
+            self._hurry.set()
 
     async def aclose(self) -> None:
         """Write every queued row, then stop the thread and close the database."""
@@ -180,6 +192,7 @@ class RequestLog:
         """Wait until every row queued so far is committed (for tests and `aclose`)."""
         done = threading.Event()
         await asyncio.to_thread(self._queue.put, done)
+        self._hurry.set()
         await asyncio.to_thread(done.wait)
 
     def close(self) -> None:
@@ -192,6 +205,7 @@ class RequestLog:
 
     def _stop_and_join(self) -> None:
         self._queue.put(_STOP)
+        self._hurry.set()
         self._thread.join()
 
     def _run(self) -> None:
@@ -201,6 +215,10 @@ class RequestLog:
                 batch: list[RequestRecord] = []
                 markers: list[threading.Event] = []
                 stop = self._take(first, batch, markers)
+                # Linger only while the queue is short (a backlog is written at once).
+                if not stop and not markers and self._queue.qsize() < self._hurry_at:
+                    self._hurry.wait(self._linger_s)
+                self._hurry.clear()
                 while not stop and len(batch) < _BATCH:
                     try:
                         item = self._queue.get_nowait()

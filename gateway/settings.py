@@ -44,4 +44,9 @@ class Settings(BaseSettings):
         gt=0,
         description="rows waiting for the log writer; past it rows are dropped and counted",
     )
+    request_log_linger_s: float = Field(
+        0.25,
+        ge=0,
+        description="how long the log writer collects rows before writing them together",
+    )
     metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")

@@ -44,6 +44,7 @@ def build_telemetry(settings: Settings, config: GatewayConfig | None = None) -> 
         log = RequestLog.open(
             settings.log_dir / DB_FILENAME,
             queue_size=settings.request_log_queue_size,
+            linger_s=settings.request_log_linger_s,
             on_written=metrics.count_log_rows,
             on_dropped=metrics.count_log_dropped,
         )

@@ -33,6 +33,8 @@ class Artifact:
     ``mean``/``scale`` standardise the feature vector; ``coef``/``intercept`` are the logistic
     regression on the standardised features. ``calibration`` maps a strong-call fraction to the
     score threshold that sends that fraction of the reference mix to the strong model.
+    ``encoder_max_length``: the word pieces per text the encoder read in training (and must read
+    when scoring); None, in artifacts from before it was recorded, means the encoder's default.
     """
 
     name: str
@@ -47,6 +49,7 @@ class Artifact:
     calibration_thresholds: np.ndarray
     label: str = "strong_only"
     training: dict[str, Any] = field(default_factory=dict)
+    encoder_max_length: int | None = None
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """p_strong for a feature matrix (float64 in [0, 1])."""
@@ -102,7 +105,11 @@ class Artifact:
         body: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "name": self.name,
-            "encoder": {"name": self.encoder_name, "dimension": self.encoder_dimension},
+            "encoder": {
+                "name": self.encoder_name,
+                "dimension": self.encoder_dimension,
+                **({"max_length": self.encoder_max_length} if self.encoder_max_length else {}),
+            },
             "features": list(self.features),
             "label": self.label,
             "model": {
@@ -173,6 +180,9 @@ def load_artifact(
             calibration_thresholds=np.asarray(doc["calibration"]["thresholds"], dtype=np.float64),
             label=str(doc.get("label", "")),
             training=dict(doc.get("training", {})),
+            encoder_max_length=(
+                int(encoder["max_length"]) if encoder.get("max_length") is not None else None
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RouterError(

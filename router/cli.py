@@ -12,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from router.training import DEFAULT_MAX_LENGTH
+
 Handler = Callable[[argparse.Namespace], int]
 # router.labels.LABEL_NAMES, spelled out to keep numpy out of start-up (a test checks they agree);
 # sorted, so --help prints the same on every run.
@@ -58,6 +60,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--C", type=float, default=None, help="fixed regularisation (default: cross-validated)"
     )
     _balanced_arg(p)
+    _max_length_arg(p)
     _encoder_arg(p)
     p.set_defaults(func=_lazy("train"))
 
@@ -93,6 +96,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--features", default="last_user")
     _balanced_arg(p)
+    _max_length_arg(p)
     _encoder_arg(p)
     p.set_defaults(func=_lazy("loso"))
 
@@ -120,6 +124,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _encoder_arg(p)
     p.set_defaults(func=_lazy("calibrate"))
+
+
+def _max_length_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=DEFAULT_MAX_LENGTH,
+        metavar="N",
+        help=f"word pieces of each prompt the encoder reads (default {DEFAULT_MAX_LENGTH}; "
+        "0 = the encoder's own limit)",
+    )
 
 
 def _balanced_arg(p: argparse.ArgumentParser) -> None:

@@ -37,6 +37,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         label=args.label,
         C=args.C,
         class_balanced=args.class_balanced,
+        max_length=args.max_length or None,
     )
 
 
@@ -113,8 +114,8 @@ def loso(args: argparse.Namespace) -> int:
     config = _train_config(args)
     examples = _load_data(args.data)
     encoder = load_encoder(args.encoder_path)
-    x_ours = feature_matrix(examples, config.features, encoder, progress=True)
-    x_naive = feature_matrix(examples, NAIVE.features, encoder, progress=True)
+    x_ours = feature_matrix(examples, config.features, encoder, True, config.max_length)
+    x_naive = feature_matrix(examples, NAIVE.features, encoder, True)  # the encoder's default
     bar = tqdm(total=len({e.source for e in examples}), desc="leave-one-source-out", unit="source")
 
     def step(source: str) -> None:
@@ -146,6 +147,7 @@ def loso(args: argparse.Namespace) -> int:
             "label": config.label,
             "C": config.C,
             "class_balanced": config.class_balanced,
+            "max_length": config.max_length,
         },
     }
     write_atomic(out / "loso.json", json.dumps(doc, indent=1) + "\n")
@@ -231,6 +233,6 @@ def _score_cached(
     from router.features import featurize
 
     def encode(texts: Sequence[str]) -> np.ndarray:
-        return embed_cached(encoder, texts, progress=True)
+        return embed_cached(encoder, texts, max_length=artifact.encoder_max_length, progress=True)
 
     return artifact.predict(featurize(conversations, artifact.features, encode))

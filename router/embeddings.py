@@ -38,11 +38,17 @@ def embed_cached(
     encoder: Encoder,
     texts: Sequence[str],
     *,
+    max_length: int | None = None,
     root: Path | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Embed ``texts`` (one row each, in order), reusing and extending the on-disk cache."""
-    directory = (root or cache_root()) / hashlib.sha256(encoder.name.encode()).hexdigest()[:16]
+    """Embed ``texts`` (one row each, in order), reusing and extending the on-disk cache.
+
+    ``max_length`` as in ``Encoder.encode``; each length has its own cache.
+    """
+    length = min(max_length or encoder.max_seq_length, encoder.max_seq_length)
+    model_key = f"{encoder.name}\x00max_length={length}"
+    directory = (root or cache_root()) / hashlib.sha256(model_key.encode()).hexdigest()[:16]
     known = _load_shards(directory, encoder.dimension)
     keys = [text_key(encoder.name, t) for t in texts]
     missing: dict[str, str] = {}
@@ -61,7 +67,7 @@ def embed_cached(
             chunks = tqdm(chunks, desc="embedding", unit="chunk", total=len(chunks))
         for start in chunks:
             chunk_keys = new_keys[start : start + _CHUNK]
-            matrix = encoder.encode([missing[k] for k in chunk_keys])
+            matrix = encoder.encode([missing[k] for k in chunk_keys], max_length=length)
             _write_shard(directory, chunk_keys, matrix)
             known.update(zip(chunk_keys, matrix, strict=True))
     if not keys:

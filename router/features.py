@@ -121,7 +121,7 @@ def embedding_texts(conversation: Conversation, names: Sequence[str]) -> list[st
 
 @register_feature("last_user", kind="embedding")
 def _last_user(conversation: Conversation) -> str:
-    """The request itself; MiniLM reads its first 256 word pieces, where a task is stated."""
+    """The request itself; the encoder reads its first word pieces (128 in the shipped router)."""
     return last_user_text(conversation)
 
 

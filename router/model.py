@@ -58,7 +58,12 @@ class Router:
         """p_strong for already-normalised conversations (what ``score`` calls)."""
         if not conversations:
             return np.zeros(0, dtype=np.float64)
-        matrix = featurize(conversations, self.artifact.features, self.encoder.encode)
+        max_length = self.artifact.encoder_max_length
+
+        def encode(texts: Sequence[str]) -> np.ndarray:
+            return self.encoder.encode(texts, max_length=max_length)
+
+        matrix = featurize(conversations, self.artifact.features, encode)
         return self.artifact.predict(matrix)
 
     def threshold_for_fraction(self, fraction: float) -> float:
@@ -73,6 +78,8 @@ class Router:
             "name": self.artifact.name,
             "format_version": FORMAT_VERSION,
             "encoder": self.artifact.encoder_name,
+            "encoder_runtime": self.encoder.runtime,
+            "encoder_max_length": self.artifact.encoder_max_length or self.encoder.max_seq_length,
             "embedding_dimension": self.artifact.encoder_dimension,
             "features": list(self.artifact.features),
             "label": self.artifact.label,
@@ -83,13 +90,16 @@ class Router:
 
 
 def load_router(
-    artifact_dir: str | Path | None = None, encoder_path: str | Path | None = None
+    artifact_dir: str | Path | None = None,
+    encoder_path: str | Path | None = None,
+    runtime: str | None = None,
 ) -> Router:
     """Load an artifact (default: the shipped one) and its local encoder into a Router.
 
     The artifact is read and checked before the (slow) encoder load, so a bad file fails fast.
+    ``runtime`` picks the encoder's runtime (router.encoder.resolve_runtime).
     """
     directory = Path(artifact_dir) if artifact_dir is not None else default_artifact_dir()
     artifact = load_artifact(directory)
-    encoder = load_encoder(encoder_path)
+    encoder = load_encoder(encoder_path, runtime)
     return Router(artifact, encoder)

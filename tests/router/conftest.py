@@ -25,10 +25,15 @@ class FakeEncoder:
     def __init__(self, name: str = "fake-encoder", dimension: int = 16) -> None:
         self.name = name
         self.dimension = dimension
+        self.max_seq_length = 256
         self.calls: list[list[str]] = []
+        self.max_lengths: list[int | None] = []
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
+    ) -> np.ndarray:
         self.calls.append(list(texts))
+        self.max_lengths.append(max_length)
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in text.lower().split():

@@ -40,6 +40,16 @@ def test_round_trip_preserves_predictions(tmp_path: Path) -> None:
     assert np.array_equal(artifact.predict(x), loaded.predict(x))
     assert loaded.threshold_for_fraction(0.3) == artifact.threshold_for_fraction(0.3)
     assert not list(tmp_path.glob("*.tmp"))  # written through a temp file, then renamed
+    assert loaded.encoder_max_length is None  # not recorded: the encoder's own limit
+
+
+def test_the_encoder_input_length_is_recorded(tmp_path: Path) -> None:
+    artifact = make_artifact()
+    artifact.encoder_max_length = 128
+    artifact.save(tmp_path)
+    doc = json.loads((tmp_path / ARTIFACT_FILE).read_text())
+    assert doc["encoder"] == {"name": "enc", "dimension": 3, "max_length": 128}
+    assert load_artifact(tmp_path).encoder_max_length == 128
 
 
 def test_refuses_a_corrupted_file(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 from router import Router, RouterError, load_router
-from router.encoder import ENCODER_PATH_ENV, resolve_encoder_path
+from router.encoder import ENCODER_PATH_ENV, RUNTIME_ENV, resolve_encoder_path, resolve_runtime
 from router.model import default_artifact_dir
 
 EASY = 'Translate "good morning" into Spanish.'
@@ -64,6 +67,7 @@ def test_info_is_json_safe(real_router: Router) -> None:
     info = real_router.info
     assert json.loads(json.dumps(info)) == info
     assert info["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert info["encoder_runtime"] == "openvino"  # the default where openvino is installed
     assert info["format_version"] == 1 and info["training"]["examples"] > 20_000
 
 
@@ -109,3 +113,68 @@ def test_encoder_path_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         resolve_encoder_path()
     monkeypatch.delenv(ENCODER_PATH_ENV)
     assert (resolve_encoder_path() / "modules.json").is_file()
+
+
+def test_openvino_runtime_scores_as_torch_does(real_router: Router) -> None:
+    """The fast runtime is only worth having while it changes no decision: same p_strong.
+
+    Prompts of every shape the gateway sends: empty, one word, non-Latin scripts, longer than the
+    word pieces the artifact reads (truncated the same way), and a batch mixing all of them (padding and
+    the length-sorted chunks must not leak between rows).
+    """
+    assert real_router.encoder.runtime == "openvino"
+    torch_router = Router(real_router.artifact, load_router(runtime="torch").encoder)
+    assert torch_router.encoder.runtime == "torch"
+    prompts = [
+        "",
+        "hi",
+        EASY,
+        HARD,
+        "日本語で東京の天気を教えてください。 Объясни теорему Ферма. 🙂",
+        " ".join([HARD] * 12),  # about 400 word pieces
+        *(f"Question {i}: what is {i} times {i + 7}?" for i in range(40)),
+    ]
+    fast = real_router.score(prompts)
+    reference = torch_router.score(prompts)
+    assert np.max(np.abs(fast - reference)) < 1e-5
+    one_by_one = np.array([real_router.score([p])[0] for p in prompts[:6]])
+    assert np.max(np.abs(one_by_one - fast[:6])) < 1e-5
+    small_chunks = real_router.encoder.encode(prompts, batch_size=3)
+    assert np.max(np.abs(small_chunks - real_router.encoder.encode(prompts))) < 1e-5
+
+
+def test_the_router_reads_the_prompt_length_its_artifact_was_trained_on(
+    real_router: Router,
+) -> None:
+    """The shipped artifact reads 128 word pieces: what follows them cannot move the score."""
+    length = real_router.artifact.encoder_max_length
+    assert length == 128 and real_router.info["encoder_max_length"] == 128
+    words = (HARD + " ") * 8  # far past 128 word pieces
+    first, second = real_router.score([words + "in Rust.", words + "in Haskell, with proofs."])
+    assert first == pytest.approx(second, abs=1e-9)
+    short = real_router.encoder.encode([HARD], max_length=8)
+    assert not np.allclose(short, real_router.encoder.encode([HARD]))
+
+
+def test_runtime_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_runtime() == "openvino"
+    monkeypatch.setenv(RUNTIME_ENV, "Torch")
+    assert resolve_runtime() == "torch"
+    assert resolve_runtime("openvino") == "openvino"  # the argument wins
+    monkeypatch.setenv(RUNTIME_ENV, "tensorrt")
+    with pytest.raises(RouterError, match="'tensorrt' is not one of openvino, torch"):
+        resolve_runtime()
+
+
+def test_openvino_never_phones_home(tmp_path: Path) -> None:
+    """Loading the encoder writes no telemetry client id under $HOME/intel and so sends nothing:
+    openvino's telemetry is blocked before its first import."""
+    code = "from router.encoder import load_encoder; print(load_encoder().runtime)"
+    env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    env.pop(RUNTIME_ENV, None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "openvino"
+    assert not (tmp_path / "intel").exists()

@@ -49,6 +49,12 @@ def test_train_ranks_code_above_lookup(fake_encoder) -> None:  # type: ignore[no
     assert artifact.threshold_for_fraction(0.0) > p.max()
 
 
+def test_train_reads_and_records_the_configured_input_length(fake_encoder) -> None:  # type: ignore[no-untyped-def]
+    artifact = train(synthetic(), fake_encoder, TrainConfig(C=1.0, max_length=64))
+    assert artifact.encoder_max_length == 64
+    assert set(fake_encoder.max_lengths) == {64}  # every text embedded at that length
+
+
 def test_train_refuses_a_single_class(fake_encoder) -> None:  # type: ignore[no-untyped-def]
     easy = [Example((("user", "hi"),), 1.0, 1.0, "s", "s")] * 5
     with pytest.raises(RouterError, match="every training label is the same"):

@@ -214,3 +214,39 @@ def test_an_unusable_log_dir_fails_at_start(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(OSError):
         RequestLog.open(blocker / "logs" / DB_FILENAME)
+
+
+class CountingWriter:
+    """Counts the batches (transactions) the writer thread hands to the disk."""
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+        self.wrote = threading.Event()
+
+    def write(self, records: Sequence[RequestRecord]) -> None:
+        self.batches.append(len(records))
+        self.wrote.set()
+
+    def close(self) -> None:
+        return None
+
+
+async def test_the_writer_lingers_to_batch_rows_yet_flush_and_close_never_wait() -> None:
+    disk = CountingWriter()
+    log = RequestLog(disk, linger_s=0.3)
+    for _ in range(5):  # one request every 20 ms: five wake-ups without the linger
+        log.record(make_record())
+        await asyncio.sleep(0.02)
+    assert await asyncio.to_thread(disk.wrote.wait, 5)
+    assert disk.batches == [5]  # written without a flush, in one transaction
+
+    slow = RequestLog(disk, linger_s=60.0)
+    slow.record(make_record())
+    started = time.monotonic()
+    await slow.flush()
+    assert time.monotonic() - started < 5 and slow.written == 1
+    slow.record(make_record())
+    started = time.monotonic()
+    await slow.aclose()
+    assert time.monotonic() - started < 5 and slow.written == 2
+    await log.aclose()
