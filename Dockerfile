@@ -13,6 +13,9 @@ COPY router ./router
 COPY policies ./policies
 RUN /opt/tiergate/bin/pip install --extra-index-url https://download.pytorch.org/whl/cpu \
         -c constraints.txt .
+# Convert the router's encoder to OpenVINO once, here: the gateway then starts without torch.
+RUN HF_HUB_OFFLINE=1 TIERGATE_OPENVINO_CACHE=/opt/tiergate/openvino \
+        /opt/tiergate/bin/python -c "from router.encoder import load_encoder; load_encoder()"
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /home/tiergate --create-home tiergate
@@ -23,7 +26,8 @@ ENV PATH=/opt/tiergate/bin:$PATH \
     HF_HUB_OFFLINE=1 \
     TIERGATE_HOST=0.0.0.0 \
     TIERGATE_PORT=8080 \
-    TIERGATE_LOG_DIR=/home/tiergate/logs
+    TIERGATE_LOG_DIR=/home/tiergate/logs \
+    TIERGATE_OPENVINO_CACHE=/opt/tiergate/openvino
 USER tiergate
 WORKDIR /home/tiergate
 EXPOSE 8080

@@ -38,13 +38,13 @@ TOKENS = (32, 128, 256)
 BATCHES = (1, 8, 32, 64)
 
 
-def prompt_of(tokens: int, tokenizer: Any) -> str:
+def prompt_of(tokens: int, encoder: Any) -> str:
     """A prompt of about ``tokens`` word pieces (without the special tokens)."""
     words = (SENTENCE * 40).split()
     lo, hi = 1, len(words)
     while lo < hi:  # the longest word prefix that fits
         mid = (lo + hi + 1) // 2
-        n = len(tokenizer.tokenize(" ".join(words[:mid])))
+        n = encoder.count_tokens(" ".join(words[:mid]))
         lo, hi = (mid, hi) if n <= tokens else (lo, mid - 1)
     return " ".join(words[:lo])
 
@@ -63,10 +63,10 @@ def measure(router: Any, prompts: list[str], repeats: int) -> list[float]:
 
 def latency_rows(routers: dict[str, Any], repeats: int) -> list[tuple[Any, ...]]:
     """(runtime, tokens, batch, p50 ms, p99 ms, decisions/s, calls); runtimes alternate per cell."""
-    tokenizer = next(iter(routers.values())).encoder.tokenizer
+    encoder = next(iter(routers.values())).encoder
     rows = []
     for tokens in TOKENS:
-        text = prompt_of(tokens, tokenizer)
+        text = prompt_of(tokens, encoder)
         for batch in BATCHES:
             calls = max(5, repeats // max(1, batch // 8))
             for runtime, router in routers.items():
@@ -181,7 +181,8 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from router import load_router
 
-    routers = {runtime: load_router(runtime=runtime) for runtime in RUNTIMES}
+    # No embedding cache: every call here must run the encoder (the prompts repeat).
+    routers = {runtime: load_router(runtime=runtime, cache_size=0) for runtime in RUNTIMES}
     for runtime, router in routers.items():
         assert router.encoder.runtime == runtime, f"{runtime} runtime unavailable"
     rows = latency_rows(routers, args.repeats)

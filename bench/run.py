@@ -85,13 +85,21 @@ def tiergate_config(upstream: str, backend: str) -> dict[str, object]:
     }
 
 
-def tiergate_server(name: str, upstream: str, backend: str, work: Path, extra: list[str]) -> Server:
+def tiergate_server(
+    name: str,
+    upstream: str,
+    backend: str,
+    work: Path,
+    extra: list[str],
+    env: dict[str, str] | None = None,
+) -> Server:
     port = free_port()
     config = work / f"{name}.yaml"
     config.write_text(yaml.safe_dump(tiergate_config(upstream, backend)))
     command = [PYTHON, "-m", "bench.gateway_server", "--config", str(config), "--port", str(port)]
     command += ["--log-dir", str(work / f"{name}-logs"), *extra]
-    return Server(name, command, f"http://127.0.0.1:{port}/health", work / f"{name}.log", cwd=ROOT)
+    ready = f"http://127.0.0.1:{port}/health"
+    return Server(name, command, ready, work / f"{name}.log", env=env or {}, cwd=ROOT)
 
 
 def body(model: str, tokens: int, stream: bool) -> bytes:
@@ -214,8 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             cwd=ROOT,
         ),
         "tiergate": tiergate_server("tiergate", upstream, "openai-compatible", work, extra),
+        # wrk repeats one prompt: without the embedding cache every request runs the encoder.
         "tiergate-router": tiergate_server(
-            "tiergate-router", upstream, "openai-compatible", work, [*extra, "--scorer=router"]
+            "tiergate-router",
+            upstream,
+            "openai-compatible",
+            work,
+            [*extra, "--scorer=router"],
+            env={"TIERGATE_ROUTER_CACHE_SIZE": "0"},
         ),
         "tiergate-litellm": tiergate_server("tiergate-litellm", upstream, "litellm", work, extra),
     }

@@ -42,7 +42,7 @@ def load_scorer(settings: Settings) -> Scorer:
     """The trained router from its artifact (the shipped one by default)."""
     from router import load_router
 
-    return load_router(settings.router_artifact)
+    return load_router(settings.router_artifact, cache_size=settings.router_cache_size)
 
 
 def create_app(

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # Router: None means the shipped artifact and the packaged MiniLM encoder.
     router_artifact: Path | None = None
     router_max_batch: int = Field(32, gt=0)
+    router_cache_size: int = Field(
+        4096, ge=0, description="texts whose embeddings the router keeps (0: none)"
+    )
 
     # Telemetry.
     log_dir: Path = Field(default_factory=_default_log_dir)

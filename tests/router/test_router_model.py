@@ -119,8 +119,8 @@ def test_openvino_runtime_scores_as_torch_does(real_router: Router) -> None:
     """The fast runtime is only worth having while it changes no decision: same p_strong.
 
     Prompts of every shape the gateway sends: empty, one word, non-Latin scripts, longer than the
-    word pieces the artifact reads (truncated the same way), and a batch mixing all of them (padding and
-    the length-sorted chunks must not leak between rows).
+    word pieces the artifact reads (truncated the same way), and a batch mixing all of them
+    (padding and the length-sorted chunks must not leak between rows).
     """
     assert real_router.encoder.runtime == "openvino"
     torch_router = Router(real_router.artifact, load_router(runtime="torch").encoder)
@@ -166,15 +166,75 @@ def test_runtime_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_runtime()
 
 
-def test_openvino_never_phones_home(tmp_path: Path) -> None:
-    """Loading the encoder writes no telemetry client id under $HOME/intel and so sends nothing:
-    openvino's telemetry is blocked before its first import."""
-    code = "from router.encoder import load_encoder; print(load_encoder().runtime)"
-    env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    env.pop(RUNTIME_ENV, None)
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+def test_openvino_runtime_converts_once_and_never_phones_home(tmp_path: Path) -> None:
+    """The first start converts the model (importing torch) and caches the IR under $HOME; the
+    next start reads it and never imports torch. Neither writes openvino's telemetry client id
+    under $HOME/intel, so nothing is sent."""
+    code = (
+        "import sys; from router.encoder import load_encoder; e = load_encoder(); "
+        "print(e.runtime, 'torch' in sys.modules)"
     )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "openvino"
+    env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+    for name in (RUNTIME_ENV, "TIERGATE_OPENVINO_CACHE"):
+        env.pop(name, None)
+    outputs = []
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout.strip())
+    assert outputs == ["openvino True", "openvino False"]
+    assert list((tmp_path / ".cache" / "tiergate" / "openvino").glob("*/model.xml"))
     assert not (tmp_path / "intel").exists()
+
+
+class CountingEncoder:
+    """The real encoder, recording the texts it is asked to embed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name, self.dimension = inner.name, inner.dimension
+        self.seen: list[str] = []
+
+    def encode(self, texts: Any, batch_size: int = 64, max_length: int | None = None) -> Any:
+        self.seen += list(texts)
+        return self.inner.encode(texts, batch_size=batch_size, max_length=max_length)
+
+
+def test_repeated_texts_come_from_the_cache_with_the_same_score(real_router: Router) -> None:
+    """An agent's tool loop resends the same last user turn: embedded once, scored the same."""
+    counting = CountingEncoder(real_router.encoder)
+    router = Router(real_router.artifact, counting, cache_size=2)  # type: ignore[arg-type]
+    loop_step = [
+        {"role": "user", "content": HARD},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "tool", "content": "{}"},
+    ]
+    first = router.score([EASY, HARD])
+    again = router.score([loop_step, EASY])
+    assert counting.seen == [EASY, HARD] and router.cache_hits == 2
+    assert again[0] == first[1] and again[1] == first[0]
+    router.score(["a third prompt"])  # evicts the least recently used: HARD
+    router.score([EASY, HARD])
+    assert counting.seen[-1:] == [HARD]
+    assert np.array_equal(router.score([EASY, EASY]), real_router.score([EASY, EASY]))
+
+    uncached = Router(real_router.artifact, counting, cache_size=0)  # type: ignore[arg-type]
+    counting.seen.clear()
+    uncached.score([EASY, EASY])
+    assert counting.seen == [EASY, EASY] and uncached.cache_hits == 0
+
+
+def test_only_mean_pooled_transformers_run_on_openvino(tmp_path: Path) -> None:
+    from router.openvino import supports
+
+    assert supports(resolve_encoder_path())
+    model = tmp_path / "cls-pooled"
+    shutil.copytree(resolve_encoder_path(), model)
+    pooling = model / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    pooling.write_text(json.dumps(config))
+    assert not supports(model)  # load_encoder runs it on torch
+    assert not supports(tmp_path)  # no model at all

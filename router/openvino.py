@@ -1,0 +1,221 @@
+"""The OpenVINO runtime of the encoder: the vectors of sentence-transformers, faster and leaner.
+
+The transformer is converted from the sentence-transformers model once (torch is imported for that
+only) and kept as OpenVINO IR under ``~/.cache/tiergate/openvino/`` (``TIERGATE_OPENVINO_CACHE``),
+keyed by the model files and the OpenVINO version; later starts read the IR and never import torch.
+It runs in float32. Tokenisation uses the model's own ``tokenizer.json`` through Hugging Face
+``tokenizers``; mean pooling and normalisation are a few numpy lines, the same arithmetic as
+sentence-transformers' Pooling and Normalize modules. An unwritable cache only costs the conversion
+at every start.
+
+``import openvino`` sends a usage event to Google Analytics and writes a client id under ~/intel
+whenever the ``openvino_telemetry`` package is importable (it is a dependency of openvino). A
+gateway must not phone home, so that package is made unimportable first; openvino then uses its own
+no-op stub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from router.encoder import effective_length, load_sentence_transformer
+
+log = logging.getLogger(__name__)
+CACHE_ENV = "TIERGATE_OPENVINO_CACHE"
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def import_openvino() -> Any:
+    """``import openvino`` with its telemetry blocked (see the module docstring)."""
+    if "openvino" not in sys.modules and "openvino_telemetry" not in sys.modules:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+    import openvino
+
+    return openvino
+
+
+def supports(path: Path) -> bool:
+    """Whether the model at ``path`` is transformer + mean pooling (+ normalise), the one pipeline
+    this runtime reproduces, with a fast tokenizer file and one weights file."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads((path / modules[1]["path"] / "config.json").read_text())
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return False
+    mean_only = pooling.get("pooling_mode_mean_tokens") is True and not any(
+        value is True
+        for key, value in pooling.items()
+        if key.startswith("pooling_mode_") and key != "pooling_mode_mean_tokens"
+    )
+    return (
+        kinds in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"])
+        and mean_only
+        and (path / "tokenizer.json").is_file()
+        and any((path / f).is_file() for f in _WEIGHT_FILES)
+    )
+
+
+class OpenVINOEncoder:
+    """The encoder on OpenVINO float32 (see the module docstring); safe to share between threads."""
+
+    runtime = "openvino"
+
+    def __init__(self, path: Path, name: str, tokenizer: Any, compiled: Any) -> None:
+        self.path = path
+        self.name = name
+        self._tokenizer = tokenizer
+        self._compiled = compiled
+        self._lock = threading.Lock()
+        self.dimension = int(compiled.output(0).get_partial_shape()[2].get_length())
+        # As sentence-transformers reads it: its own config, else what the positions allow.
+        limit = _read_json(path / "sentence_bert_config.json").get("max_seq_length")
+        if not limit:
+            limit = _read_json(path / "config.json").get("max_position_embeddings", 512)
+        self.max_seq_length = int(limit)
+
+    @classmethod
+    def load(cls, path: Path, name: str) -> OpenVINOEncoder:
+        from tokenizers import Tokenizer
+
+        ov = import_openvino()
+        tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        tokenizer.no_padding()  # tokenizer.json may carry a fixed padding; chunks are padded here
+        compiled = ov.Core().compile_model(
+            _model(path, ov),
+            "CPU",
+            {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
+        )
+        return cls(path, name, tokenizer, compiled)
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
+    ) -> np.ndarray:
+        """Tokenise, run the transformer on length-sorted chunks, mean-pool, normalise.
+
+        Sorting by length keeps the padding inside each chunk small; the attention mask makes
+        padding exact, so the order changes the work done, not the vectors.
+        """
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        with self._lock:
+            self._tokenizer.enable_truncation(effective_length(max_length, self.max_seq_length))
+            encoded = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+            order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                width = max(len(encoded[i]) for i in chunk)
+                ids = np.zeros((len(chunk), width), dtype=np.int64)
+                mask = np.zeros((len(chunk), width), dtype=np.int64)
+                for row, i in enumerate(chunk):
+                    ids[row, : len(encoded[i])] = encoded[i]
+                    mask[row, : len(encoded[i])] = 1
+                result = self._compiled({"input_ids": ids, "attention_mask": mask})
+                hidden = np.asarray(result[0], dtype=np.float32)
+                weights = mask[:, :, None].astype(np.float32)
+                pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+                norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+                out[chunk] = pooled / np.maximum(norms, 1e-12)
+        return out
+
+    def count_tokens(self, text: str) -> int:
+        with self._lock:
+            self._tokenizer.no_truncation()
+            return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+
+
+def cache_dir() -> Path:
+    """Where converted models are kept: TIERGATE_OPENVINO_CACHE, else ~/.cache/tiergate/openvino."""
+    env = os.environ.get(CACHE_ENV)
+    return Path(env) if env else Path.home() / ".cache" / "tiergate" / "openvino"
+
+
+def _model(path: Path, ov: Any) -> Any:
+    """The model as OpenVINO IR: read from the cache, else converted (and cached when possible)."""
+    target = cache_dir() / _cache_key(path, ov)
+    xml = target / "model.xml"
+    core = ov.Core()
+    if xml.is_file():
+        try:
+            return core.read_model(str(xml))
+        except RuntimeError as exc:  # a damaged entry is a cache miss
+            log.warning("openvino cache entry %s unreadable (%s); converting again", target, exc)
+    model = _convert(path, ov)
+    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+    try:
+        staging.mkdir(parents=True, exist_ok=True)
+        ov.save_model(model, str(staging / "model.xml"), compress_to_fp16=False)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    except OSError as exc:
+        log.warning(
+            "could not cache the converted encoder in %s (%s); converting at every start",
+            target.parent,
+            exc,
+        )
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return model
+
+
+def _cache_key(path: Path, ov: Any) -> str:
+    """Model files (name, size, modification time) and OpenVINO's version: a new model or a new
+    OpenVINO converts again."""
+    parts = [ov.get_version(), str(path.resolve())]
+    for name in ("config.json", *_WEIGHT_FILES):
+        file = path / name
+        if file.is_file():
+            stat = file.stat()
+            parts.append(f"{name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
+
+
+def _convert(path: Path, ov: Any) -> Any:
+    """Convert the sentence-transformers model's transformer (imports torch; a few seconds)."""
+    import torch
+
+    transformer = load_sentence_transformer(path)[0].auto_model.eval()
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = transformer
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Any:
+            return self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),
+            ).last_hidden_state
+
+    example = torch.ones((2, 8), dtype=torch.int64)
+    shape = ov.PartialShape([-1, -1])
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracing warnings from transformers' own code
+        return ov.convert_model(
+            LastHidden(),
+            example_input={"input_ids": example, "attention_mask": example},
+            input=[("input_ids", shape, ov.Type.i64), ("attention_mask", shape, ov.Type.i64)],
+            share_weights=False,
+        )
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
