@@ -43,7 +43,7 @@ constraints: $(VENV)/.installed
 	( sed -n '1,3p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' ) > constraints.tmp && mv constraints.tmp constraints.txt
 
 # Gateway overhead side by side with LiteLLM's proxy, then the router's decision latency per encoder
-# runtime; each rewrites its own section of bench/RESULTS.md (about 12 minutes in all).
+# runtime with its agreement check; each rewrites its own section of bench/RESULTS.md (about 25 minutes).
 bench: $(VENV)/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python -m bench.run

@@ -104,12 +104,12 @@ def render(systems: Sequence[Any], cells: Sequence[Any], meta: dict[str, Any]) -
     out = [
         "## Gateway overhead",
         "",
-        "Reproduce with `.venv/bin/python -m bench.run` (about 8 minutes; `make bench`). One fake "
-        "OpenAI upstream (bench/upstream.py, canned answers, "
-        f"{meta['upstream_latency_ms']:g} ms added delay), driven by wrk (one thread, closed loop, "
-        f"{meta['duration_s']:g} s per cell, systems in turn cell by cell, the whole matrix "
-        f"{meta['rounds']} times; each figure is the median over the rounds, CPU is over all "
-        "of them). Tiergate runs as "
+        "Reproduce with `.venv/bin/python -m bench.run` (about 9 minutes; `make bench` runs it, "
+        "then bench/router_latency.py). One fake OpenAI upstream (bench/upstream.py, canned "
+        f"answers, {meta['upstream_latency_ms']:g} ms added delay), driven by wrk (one thread, "
+        f"closed loop, {meta['duration_s']:g} s per cell, systems in turn cell by cell, the "
+        f"whole matrix {meta['rounds']} times; each figure is the median over the rounds, CPU is "
+        "over all of them). Tiergate runs as "
         "`tiergate serve` does (uvloop, httptools, no access log, Prometheus metrics and the "
         "SQLite request log on). `model: auto` runs twice: with the shipped trained router "
         "(MiniLM on OpenVINO + logistic regression, in its own gateway process, its embedding "

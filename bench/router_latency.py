@@ -36,6 +36,7 @@ SENTENCE = (
 RUNTIMES = ("openvino", "torch")
 TOKENS = (32, 128, 256)
 BATCHES = (1, 8, 32, 64)
+ROUNDS = 3
 
 
 def prompt_of(tokens: int, encoder: Any) -> str:
@@ -50,9 +51,8 @@ def prompt_of(tokens: int, encoder: Any) -> str:
 
 
 def measure(router: Any, prompts: list[str], repeats: int) -> list[float]:
-    """Wall-clock seconds of ``repeats`` calls of router.score(prompts), after two warm-up calls."""
-    for _ in range(2):
-        router.score(prompts)
+    """Wall-clock seconds of ``repeats`` calls of router.score(prompts), after a warm-up call."""
+    router.score(prompts)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -62,22 +62,32 @@ def measure(router: Any, prompts: list[str], repeats: int) -> list[float]:
 
 
 def latency_rows(routers: dict[str, Any], repeats: int) -> list[tuple[Any, ...]]:
-    """(runtime, tokens, batch, p50 ms, p99 ms, decisions/s, calls); runtimes alternate per cell."""
+    """(runtime, tokens, batch, p50 ms, p99 ms, decisions/s, calls).
+
+    The whole matrix runs ROUNDS times, runtimes alternating cell by cell, and each figure is
+    over the calls of all rounds: a burst of other work on the machine lands on a few calls of
+    every cell instead of on all the calls of one.
+    """
     encoder = next(iter(routers.values())).encoder
+    texts = {tokens: prompt_of(tokens, encoder) for tokens in TOKENS}
+    times: dict[tuple[str, int, int], list[float]] = {}
+    for round_ in range(ROUNDS):
+        print(f"round {round_ + 1} of {ROUNDS}", flush=True)
+        for tokens in TOKENS:
+            for batch in BATCHES:
+                calls = max(2, repeats // max(1, batch // 8) // ROUNDS)
+                for runtime, router in routers.items():
+                    cell = times.setdefault((runtime, tokens, batch), [])
+                    cell += measure(router, [texts[tokens]] * batch, calls)
     rows = []
-    for tokens in TOKENS:
-        text = prompt_of(tokens, encoder)
-        for batch in BATCHES:
-            calls = max(5, repeats // max(1, batch // 8))
-            for runtime, router in routers.items():
-                times = measure(router, [text] * batch, calls)
-                p50, p99 = statistics.median(times), float(np.percentile(times, 99))
-                rows.append((runtime, tokens, batch, p50 * 1000, p99 * 1000, batch / p50, calls))
-                print(
-                    f"{runtime:>8} {tokens:>4} tokens  batch {batch:>3}: p50 {p50 * 1000:8.1f} ms"
-                    f"  p99 {p99 * 1000:8.1f} ms  {batch / p50:7.1f} decisions/s",
-                    flush=True,
-                )
+    for (runtime, tokens, batch), cell in times.items():
+        p50, p99 = statistics.median(cell), float(np.percentile(cell, 99))
+        rows.append((runtime, tokens, batch, p50 * 1000, p99 * 1000, batch / p50, len(cell)))
+        print(
+            f"{runtime:>8} {tokens:>4} tokens  batch {batch:>3}: p50 {p50 * 1000:8.1f} ms"
+            f"  p99 {p99 * 1000:8.1f} ms  {batch / p50:7.1f} decisions/s",
+            flush=True,
+        )
     return rows
 
 
@@ -115,11 +125,14 @@ def render(rows: list[tuple[Any, ...]], check: dict[str, Any] | None, args: Any)
         "Written by `bench/router_latency.py` (`make bench` runs it after `bench.run`). Decision "
         "latency of the shipped router (`router/artifacts/default`, MiniLM-L6 + logistic "
         "regression), CPU only, for both encoder runtimes in the same run (cells alternate "
-        "between them):",
+        f"between them; the matrix {ROUNDS} times, figures over the calls of all rounds). About "
+        "15 minutes, most of it the agreement check over the whole shared data:",
         "",
         "```bash",
         f".venv/bin/python -m bench.router_latency --repeats {args.repeats} --sample "
-        f"{args.sample} --write",
+        f"{args.sample} --write"
+        if args.sample
+        else f".venv/bin/python -m bench.router_latency --repeats {args.repeats} --write",
         "```",
         "",
         f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
@@ -175,7 +188,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "routing")
-    parser.add_argument("--sample", type=int, default=3000, help="prompts to compare; 0 = all")
+    parser.add_argument("--sample", type=int, default=0, help="prompts to compare (0 = all)")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

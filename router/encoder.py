@@ -7,7 +7,7 @@ Two runtimes compute the same vectors (``TIERGATE_ENCODER_RUNTIME`` picks one):
 
 - ``openvino`` (the default, router/openvino.py): the transformer runs on OpenVINO in float32, the
   tokenizer on Hugging Face ``tokenizers``; torch is not even imported once the converted model is
-  in its on-disk cache. 1.2 to 2.3x faster than torch on this CPU, a third of the memory, and equal
+  in its on-disk cache. 1.4 to 3.1x faster than torch on this CPU, a third of the memory, and equal
   to it within 1e-6 in p_strong over the shared routing data (bench/RESULTS.md, ``## Router``).
   Only models that are transformer + mean pooling (+ normalise) run there.
 - ``torch``: sentence-transformers' own ``encode``, for everything else and as the reference.
