@@ -129,10 +129,9 @@ def render(rows: list[tuple[Any, ...]], check: dict[str, Any] | None, args: Any)
         "15 minutes, most of it the agreement check over the whole shared data:",
         "",
         "```bash",
-        f".venv/bin/python -m bench.router_latency --repeats {args.repeats} --sample "
-        f"{args.sample} --write"
-        if args.sample
-        else f".venv/bin/python -m bench.router_latency --repeats {args.repeats} --write",
+        f".venv/bin/python -m bench.router_latency --repeats {args.repeats}"
+        + (f" --sample {args.sample}" if args.sample else "")
+        + " --write",
         "```",
         "",
         f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.requestlog import DEFAULT_QUEUE_SIZE, LINGER_S
+
 
 def _default_log_dir() -> Path:
     return Path.home() / ".cache" / "tiergate" / "logs"
@@ -43,12 +45,12 @@ class Settings(BaseSettings):
     log_dir: Path = Field(default_factory=_default_log_dir)
     request_log: bool = True
     request_log_queue_size: int = Field(
-        10_000,
+        DEFAULT_QUEUE_SIZE,
         gt=0,
         description="rows waiting for the log writer; past it rows are dropped and counted",
     )
     request_log_linger_s: float = Field(
-        0.25,
+        LINGER_S,
         ge=0,
         description="how long the log writer collects rows before writing them together",
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.encoder import Encoder
+from router.encoder import Encoder, effective_length
 
 CACHE_ENV = "TIERGATE_CACHE_DIR"
 _CHUNK = 512
@@ -46,7 +46,7 @@ def embed_cached(
 
     ``max_length`` as in ``Encoder.encode``; each length has its own cache.
     """
-    length = min(max_length or encoder.max_seq_length, encoder.max_seq_length)
+    length = effective_length(max_length, encoder.max_seq_length)
     model_key = f"{encoder.name}\x00max_length={length}"
     directory = (root or cache_root()) / hashlib.sha256(model_key.encode()).hexdigest()[:16]
     known = _load_shards(directory, encoder.dimension)

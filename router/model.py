@@ -23,7 +23,7 @@ import numpy as np
 
 from router.artifact import FORMAT_VERSION, Artifact, load_artifact
 from router.conversation import Conversation, ConversationError, to_conversation
-from router.encoder import Encoder, load_encoder
+from router.encoder import Encoder, effective_length, load_encoder
 from router.errors import RouterError
 from router.features import featurize
 
@@ -88,7 +88,7 @@ class Router:
                 if vector is not None:
                     self._cache.move_to_end(key)
                     found[key] = vector
-            self.cache_hits += sum(1 for key in keys if key in found)
+                    self.cache_hits += 1
         missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in found}
         if missing:
             vectors = self.encoder.encode(list(missing.values()), max_length=max_length)
@@ -115,7 +115,9 @@ class Router:
             "format_version": FORMAT_VERSION,
             "encoder": self.artifact.encoder_name,
             "encoder_runtime": self.encoder.runtime,
-            "encoder_max_length": self.artifact.encoder_max_length or self.encoder.max_seq_length,
+            "encoder_max_length": effective_length(
+                self.artifact.encoder_max_length, self.encoder.max_seq_length
+            ),
             "embedding_dimension": self.artifact.encoder_dimension,
             "features": list(self.artifact.features),
             "label": self.artifact.label,

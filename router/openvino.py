@@ -91,10 +91,11 @@ class OpenVINOEncoder:
         from tokenizers import Tokenizer
 
         ov = import_openvino()
+        core = ov.Core()
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         tokenizer.no_padding()  # tokenizer.json may carry a fixed padding; chunks are padded here
-        compiled = ov.Core().compile_model(
-            _model(path, ov),
+        compiled = core.compile_model(
+            _model(path, ov, core),
             "CPU",
             {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
         )
@@ -143,11 +144,10 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "tiergate" / "openvino"
 
 
-def _model(path: Path, ov: Any) -> Any:
+def _model(path: Path, ov: Any, core: Any) -> Any:
     """The model as OpenVINO IR: read from the cache, else converted (and cached when possible)."""
     target = cache_dir() / _cache_key(path, ov)
     xml = target / "model.xml"
-    core = ov.Core()
     if xml.is_file():
         try:
             return core.read_model(str(xml))
