@@ -20,6 +20,7 @@ from gateway.auth import KeyRing
 from gateway.backends import Backend, LiteLLMBackend, Target
 from gateway.balancer import Balancer
 from gateway.catalogue import catalogue
+from gateway.config import load_config
 from gateway.errors import install_error_handlers
 from gateway.limits import BodySizeLimit
 from gateway.metrics import GatewayMetrics
@@ -33,7 +34,7 @@ from gateway.scoring import BatchingScorer, Scorer
 from gateway.service import ChatService
 from gateway.settings import Settings
 from gateway.telemetry import build_telemetry
-from policies import build_policies, load_config
+from policies import build_policies
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def create_app(
     targets = {n: Target.from_config(n, d, environ) for n, d in config.deployments.items()}
     scorer = scorer if scorer is not None else load_scorer(settings)
     calibrate = getattr(scorer, "threshold_for_fraction", None)
-    policies = build_policies(config, calibrate)
+    policies = build_policies(config.policies, config.tier_facts(), calibrate)
     balancer = Balancer(config, targets)
     telemetry = build_telemetry(settings, config)
     keys = KeyRing.from_config(

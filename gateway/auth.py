@@ -19,9 +19,8 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.config import ConfigError, KeySpec
 from gateway.errors import GatewayError
-from policies import ConfigError
-from policies.config import KeySpec
 
 log = logging.getLogger(__name__)
 

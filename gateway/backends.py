@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from policies import Deployment
+from gateway.config import Deployment
 
 JSON = dict[str, Any]
 ErrorKind = Literal[

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from gateway.backends import Target
-from policies import GatewayConfig, TierName
+from gateway.config import GatewayConfig
+from policies import TierName
 
 
 class Balancer:

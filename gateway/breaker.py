@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from gateway.backends import UpstreamError
-from policies import Deployment
+from gateway.config import Deployment
 
 State = Literal["closed", "open", "half_open"]
 STATES: tuple[State, ...] = ("closed", "open", "half_open")

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from gateway.balancer import Balancer
+from gateway.config import GatewayConfig
 from gateway.protocol import ModelCard, ModelList
-from policies import GatewayConfig, Policy
+from policies import Policy
 
 
 def catalogue(

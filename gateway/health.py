@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from gateway.backends import Target
-from policies import GatewayConfig
+from gateway.config import GatewayConfig
 
 PROBE_TIMEOUT_S = 2.0
 

@@ -32,7 +32,7 @@ import aiohttp
 import orjson
 
 from gateway.backends import JSON, Target, UpstreamCall, UpstreamError
-from policies import Deployment
+from gateway.config import Deployment
 
 OPENAI_BASE = "https://api.openai.com/v1"
 """Where a deployment without `api_base` is sent."""

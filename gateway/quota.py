@@ -37,11 +37,11 @@ from typing import Literal
 
 from gateway.auth import ApiKey
 from gateway.backends import Target
+from gateway.config import Price
 from gateway.errors import GatewayError
 from gateway.limits import completion_budget, prompt_reserve
 from gateway.protocol import RoutedRequest
 from gateway.ratelimit import CounterError, CounterStore
-from policies import Price
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from typing import TypeVar
 
 from gateway.backends import Target, UpstreamError
 from gateway.breaker import STATES, Breaker, Refused, build_breakers
+from gateway.config import Deployment
 from gateway.errors import GatewayError
 from gateway.records import RequestRecord
 from gateway.retry import Backoff
 from gateway.slots import Slots, build_slots
 from gateway.streaming import StreamRelay
-from policies import Deployment
 
 log = logging.getLogger(__name__)
 

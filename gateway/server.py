@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policies import ConfigError
+from gateway.config import ConfigError
 
 
 def serve(config_path: str, host: str, port: int) -> int:

@@ -23,6 +23,7 @@ from gateway.auth import ApiKey, authorize
 from gateway.backends import JSON, Backend, Target, UpstreamCall, UpstreamError
 from gateway.balancer import Balancer
 from gateway.breaker import Refused
+from gateway.config import GatewayConfig
 from gateway.errors import GatewayError
 from gateway.limits import check_request
 from gateway.protocol import ChatCompletionRequest, RoutedRequest
@@ -40,7 +41,7 @@ from gateway.resilience import (
 from gateway.scoring import BatchingScorer
 from gateway.streaming import StreamRelay
 from gateway.tokens import estimate, usage_of
-from policies import TIERS, Decision, GatewayConfig, Policy, RouteRequest, TierName
+from policies import TIERS, Decision, Policy, RouteRequest, TierName
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,14 @@
 """Process settings: the one place the gateway reads its environment.
 
 Environment variables (prefix `TIERGATE_`) first, then the defaults here. The routing config (a
-YAML file, see `policies.config`) is separate: settings say where it is. Handed out through
+YAML file, see `gateway.config`) is separate: settings say where it is. Handed out through
 `app.state.settings`, never imported as a global, so tests build their own.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field
@@ -55,3 +57,9 @@ class Settings(BaseSettings):
         description="how long the log writer collects rows before writing them together",
     )
     metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")
+
+
+def environ() -> Mapping[str, str]:
+    """The process environment, for the variables the config names itself: `${NAME}` in the
+    YAML, a deployment's `api_key_env`, a key's `key_env`."""
+    return os.environ

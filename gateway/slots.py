@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Mapping
 
 from gateway.breaker import Refused
-from policies import Deployment
+from gateway.config import Deployment
 
 
 class Slots:

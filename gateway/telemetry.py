@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 
+from gateway.config import GatewayConfig
 from gateway.records import Telemetry
 from gateway.settings import Settings
-from policies import GatewayConfig
 
 
 @dataclass

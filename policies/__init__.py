@@ -1,45 +1,41 @@
 """Routing policies: from a router score and a request's facts to a tier, with fallbacks.
 
-Knows nothing of HTTP or embeddings. See `policies.config` for the file format and
-`policies.engine` for how a decision is made.
+Pure decisions only: no HTTP, no embeddings, no files, no environment. `policies.types` holds the
+nouns, `policies.rules` the rule registry and the built-in rules, `policies.engine` how a decision
+is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers). The
+gateway's YAML format lives in `gateway.config`, which embeds `PolicySpec`.
 """
 
-from policies.config import (
-    TIERS,
-    ConfigError,
-    Deployment,
-    GatewayConfig,
-    PolicySpec,
-    Price,
-    TierName,
-    load_config,
-    parse_config,
+from policies.admission import (
+    DOWNGRADE_TIER,
+    Downgrade,
+    InvalidTier,
+    after_downgrade,
+    downgrades,
+    forced_tier,
+    reservation_costs,
 )
-from policies.engine import (
-    Decision,
-    Policy,
-    RouteRequest,
-    TierFacts,
-    build_policies,
-    register_rule,
-    registered_rules,
-)
+from policies.engine import Policy, build_policies
+from policies.rules import Rule, register_rule, registered_rules
+from policies.types import TIERS, Decision, PolicySpec, RouteRequest, TierFacts, TierName
 
 __all__ = [
+    "DOWNGRADE_TIER",
     "TIERS",
-    "ConfigError",
     "Decision",
-    "Deployment",
-    "GatewayConfig",
+    "Downgrade",
+    "InvalidTier",
     "Policy",
     "PolicySpec",
-    "Price",
     "RouteRequest",
+    "Rule",
     "TierFacts",
     "TierName",
+    "after_downgrade",
     "build_policies",
-    "load_config",
-    "parse_config",
+    "downgrades",
+    "forced_tier",
     "register_rule",
     "registered_rules",
+    "reservation_costs",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from policies.config import Deployment, GatewayConfig
+from gateway.config import Deployment, GatewayConfig
 
 
 def availability(dep: Deployment) -> str:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from gateway.config import ConfigError, GatewayConfig, LocalServe, load_config
 from gateway.local.banner import banner
 from gateway.local.children import Child, ChildSpec, wait_healthy
-from policies.config import ConfigError, GatewayConfig, LocalServe, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"

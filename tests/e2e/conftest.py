@@ -24,11 +24,10 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.config import GatewayConfig, LocalServe, parse_config
 from gateway.local.children import Child, ChildSpec, wait_healthy
 from gateway.local.prepare import MODEL_NAME, default_cache_dir
 from gateway.local.supervisor import gateway_command, vllm_command, vllm_spec
-from policies import GatewayConfig, parse_config
-from policies.config import LocalServe
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO / "deploy" / "local" / "tiergate.yaml"

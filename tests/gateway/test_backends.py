@@ -15,8 +15,8 @@ from starlette.responses import RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
 from gateway.backends import Backend, LiteLLMBackend, Target, UpstreamCall, UpstreamError
+from gateway.config import Deployment
 from gateway.openai_compat import OpenAICompatibleBackend, _retry_after, served_model
-from policies import Deployment
 from tests.support.upstream import Cut, Fail, FakeUpstream, Malformed, Stall, serve_in_thread
 
 BACKENDS = ("litellm", "openai-compatible")

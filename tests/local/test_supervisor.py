@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import load_config
 from gateway.local.children import Child, ChildSpec, probe
 from gateway.local.supervisor import Backoff, Supervisor, plan, vllm_spec
-from policies import load_config
 
 FAKE = Path(__file__).with_name("fake_server.py")
 REPO = Path(__file__).resolve().parents[2]

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policies import ConfigError, load_config, parse_config
-from policies.config import substitute_env
+from gateway.config import ConfigError, load_config, parse_config, substitute_env
 
 
 def minimal(**over: object) -> dict[str, object]:

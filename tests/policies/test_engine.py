@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies import RouteRequest, build_policies, parse_config, register_rule, registered_rules
-from policies.engine import TierFacts
+from gateway.config import parse_config
+from policies import RouteRequest, TierFacts, build_policies, register_rule, registered_rules
 
 
 def config(**over: object):  # type: ignore[no-untyped-def]
@@ -21,7 +21,8 @@ def config(**over: object):  # type: ignore[no-untyped-def]
 
 
 def policy(name: str = "t", **over: object):  # type: ignore[no-untyped-def]
-    return build_policies(config(**over), lambda f: 1.0 - f)[name]
+    cfg = config(**over)
+    return build_policies(cfg.policies, cfg.tier_facts(), lambda f: 1.0 - f)[name]
 
 
 def test_threshold_splits_scores() -> None:
@@ -68,7 +69,7 @@ def test_target_fraction_uses_the_calibration() -> None:
 
 def test_target_fraction_without_calibration_is_refused() -> None:
     with pytest.raises(ValueError, match="has no calibration table"):
-        build_policies(config(), None)
+        build_policies(config().policies, config().tier_facts(), None)
 
 
 def test_fallback_order_follows_the_policy_then_remaining_tiers() -> None:

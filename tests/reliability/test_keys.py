@@ -13,7 +13,7 @@ import pytest
 from openai import AuthenticationError, OpenAI, PermissionDeniedError
 
 from gateway.auth import KeyRing
-from policies import ConfigError
+from gateway.config import ConfigError
 from tests.reliability.support import HARD, Gateway, chat, config, start
 from tests.support.upstream import FakeUpstream
 
@@ -141,7 +141,7 @@ def test_an_open_gateway_says_so_at_start(
 
 
 def test_a_key_env_that_is_not_set_fails_at_start(small: FakeUpstream, large: FakeUpstream) -> None:
-    from policies import parse_config
+    from gateway.config import parse_config
 
     cfg = parse_config(keyed(small, large))
     with pytest.raises(ConfigError, match="TEST_ADMIN_KEY is not set"):

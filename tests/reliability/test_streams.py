@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.balancer import Balancer
+from gateway.config import parse_config
 from gateway.streaming import StreamRelay
-from policies import parse_config
 from tests.support.gateway import two_tier_config
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.config import load_config
 from gateway.metrics import GatewayMetrics
-from policies.config import load_config
 from tests.telemetry.conftest import REPO
 
 DEPLOY = REPO / "deploy"

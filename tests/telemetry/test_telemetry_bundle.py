@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.config import load_config
 from gateway.metrics import GatewayMetrics
 from gateway.requestlog import DB_FILENAME, RequestLog
 from gateway.settings import Settings
 from gateway.telemetry import build_telemetry
-from policies import load_config
 from tests.telemetry.conftest import REPO
 
 CONFIG = REPO / "deploy" / "compose" / "tiergate.yaml"

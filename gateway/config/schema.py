@@ -1,39 +1,18 @@
-"""The gateway's YAML configuration: deployments, tiers and named routing policies.
+"""The gateway's YAML configuration, as pydantic models: deployments, tiers, policies, keys, limits.
 
-This module owns the file format and nothing else. It substitutes `${ENV}` and `${ENV:-default}` in
-string values, validates the result with pydantic and, when something is wrong, raises `ConfigError`
-naming the file, the key path and what is accepted, so a bad config fails at start and never at the
-first request. Built-in presets (`balanced`, `cost-saver`, `quality-first`) are merged in unless the
-file defines a policy of the same name.
+This module owns the file's shape and its cross-field checks (every tier names declared deployments,
+the default policy exists, key ids are unique ...). Reading the file, `${ENV}` substitution, presets
+and `ConfigError` live in `gateway.config.load`. A policy's settings (`PolicySpec`) are the routing
+engine's own type (`policies.types`), embedded here under `policies:`.
 """
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
-from importlib import resources
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TierName = Literal["small", "large"]
-TIERS: tuple[TierName, ...] = ("small", "large")
-
-_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be used; the message says where and what is accepted."""
+from policies import TIERS, PolicySpec, TierFacts, TierName
 
 
 class _Strict(BaseModel):
@@ -83,7 +62,7 @@ class LocalServe(_Strict):
     extra_args: tuple[str, ...] = ()
 
 
-class Breaker(_Strict):
+class BreakerSettings(_Strict):
     """When a deployment stops being tried: `failures` within `window_s` open its circuit for
     `cooldown_s`, then one probe request decides whether it closes again."""
 
@@ -112,7 +91,7 @@ class Deployment(_Strict):
     max_concurrency: int | None = Field(None, ge=1)
     max_queue: int = Field(0, ge=0)
     queue_timeout_s: float = Field(5.0, gt=0)
-    breaker: Breaker = Breaker()
+    breaker: BreakerSettings = BreakerSettings()
     serve: LocalServe | None = None
 
     @field_validator("api_base", "api_key_env", mode="before")
@@ -125,27 +104,6 @@ class Deployment(_Strict):
 class Tier(_Strict):
     deployments: tuple[str, ...] = Field(min_length=1)
     strategy: Literal["round-robin", "least-in-flight"] = "round-robin"
-
-
-class PolicySpec(_Strict):
-    """A named policy. Exactly one of `threshold` and `target_strong_fraction` decides the tier."""
-
-    description: str = ""
-    threshold: float | None = Field(None, ge=0, le=1)
-    target_strong_fraction: float | None = Field(None, ge=0, le=1)
-    rules: tuple[str, ...] = ("header", "tools", "context")
-    fallback: tuple[TierName, ...] = ("small", "large")
-    on_over_budget: Literal["reject", "downgrade"] = "reject"
-    """A key whose budget cannot pay for this request: 429, or the small tier if it still fits."""
-    on_over_rate: Literal["reject", "downgrade"] = "reject"
-    """A key over its rpm or tpm: 429, or the small tier, counted against the key's small-tier
-    overflow counters (the same limits again); past those too, 429 (see `gateway.quota`)."""
-
-    @model_validator(mode="after")
-    def _one_way_to_decide(self) -> PolicySpec:
-        if (self.threshold is None) == (self.target_strong_fraction is None):
-            raise ValueError("give exactly one of threshold and target_strong_fraction")
-        return self
 
 
 class KeySpec(_Strict):
@@ -239,64 +197,13 @@ class GatewayConfig(_Strict):
                 return tier_name
         return None
 
-
-def substitute_env(value: Any, env: Mapping[str, str] | None = None) -> Any:
-    """Replace `${NAME}` and `${NAME:-default}` in every string of a loaded YAML tree."""
-    environ = os.environ if env is None else env
-    if isinstance(value, str):
-
-        def repl(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in environ and environ[name] != "":
-                return environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(f"environment variable {name} is not set and has no default")
-
-        return _ENV_PATTERN.sub(repl, value)
-    if isinstance(value, dict):
-        return {k: substitute_env(v, environ) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute_env(v, environ) for v in value]
-    return value
-
-
-def preset_policies() -> dict[str, Any]:
-    text = resources.files("policies").joinpath("presets/policies.yaml").read_text("utf-8")
-    loaded: dict[str, Any] = yaml.safe_load(text)
-    return loaded
-
-
-def parse_config(raw: Any, source: str = "<config>") -> GatewayConfig:
-    """Validate an already-loaded YAML tree; errors name `source` and the key path."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping, got {type(raw).__name__}")
-    try:
-        raw = substitute_env(raw)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
-    policies = {**preset_policies(), **(raw.get("policies") or {})}
-    try:
-        return GatewayConfig.model_validate({**raw, "policies": policies})
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            lines.append(f"  {path}: {err['msg']} (got {_short(err.get('input'))})")
-        raise ConfigError(f"{source}: invalid configuration\n" + "\n".join(lines)) from None
-
-
-def load_config(path: str | Path) -> GatewayConfig:
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text("utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(raw, str(path))
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    def tier_facts(self) -> TierFacts:
+        """What the routing rules may know about each tier: whether any of its deployments calls
+        tools, and the longest context one of them takes."""
+        tools: dict[TierName, bool] = {}
+        context: dict[TierName, int] = {}
+        for name, tier in self.tiers.items():
+            deps = [self.deployments[d] for d in tier.deployments]
+            tools[name] = any(d.capabilities.tools for d in deps)
+            context[name] = max(d.capabilities.max_context_tokens for d in deps)
+        return TierFacts(tools, context)
