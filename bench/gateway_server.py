@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.app import create_app
-from gateway.scoring import Scorer
+from gateway.chat.scoring import Scorer
 from gateway.server import run
 from gateway.settings import Settings
 

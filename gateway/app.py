@@ -16,24 +16,25 @@ from typing import Any
 import httpx
 from fastapi import Depends, FastAPI, Request
 
-from gateway.auth import KeyRing
-from gateway.backends import Backend, LiteLLMBackend, Target
-from gateway.balancer import Balancer
-from gateway.catalogue import catalogue
+from gateway.access.counters import build_store
+from gateway.access.keys import KeyRing
+from gateway.access.quota import Quota
+from gateway.access.request_limits import BodySizeLimit
+from gateway.api.chat import router as api_routes
+from gateway.api.models import catalogue
+from gateway.chat.attempt import Resilience
+from gateway.chat.scoring import BatchingScorer, Scorer
+from gateway.chat.service import ChatService
 from gateway.config import load_config
-from gateway.errors import install_error_handlers
-from gateway.limits import BodySizeLimit
-from gateway.metrics import GatewayMetrics
-from gateway.openai_compat import OpenAICompatibleBackend
-from gateway.quota import Quota
-from gateway.ratelimit import build_store
-from gateway.relmetrics import ReliabilityCollector
-from gateway.resilience import Resilience
-from gateway.routes import router as api_routes
-from gateway.scoring import BatchingScorer, Scorer
-from gateway.service import ChatService
+from gateway.protocol.errors import install_error_handlers
 from gateway.settings import Settings
-from gateway.telemetry import build_telemetry
+from gateway.telemetry.collector import ReliabilityCollector
+from gateway.telemetry.prometheus import GatewayMetrics
+from gateway.telemetry.sinks import build_telemetry
+from gateway.upstream.balancer import Balancer
+from gateway.upstream.base import Backend, Target
+from gateway.upstream.litellm import LiteLLMBackend
+from gateway.upstream.openai import OpenAICompatibleBackend
 from policies import build_policies
 
 log = logging.getLogger(__name__)

@@ -1,30 +1,8 @@
-"""`tiergate serve`: build the app from settings and run it under uvicorn."""
+"""Running the app under uvicorn, the way `tiergate serve` and the benchmarks do."""
 
 from __future__ import annotations
 
-import logging
-import sys
-from pathlib import Path
 from typing import Any
-
-from gateway.config import ConfigError
-
-
-def serve(config_path: str, host: str, port: int) -> int:
-    from gateway.app import create_app
-    from gateway.settings import Settings
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    settings = Settings(config_path=Path(config_path), host=host, port=port)
-    try:
-        app = create_app(settings)
-    except ConfigError as exc:
-        print(f"tiergate: {exc}", file=sys.stderr)
-        return 2
-    run(app, settings.host, settings.port)
-    return 0
 
 
 def run(app: Any, host: str, port: int, **overrides: Any) -> None:

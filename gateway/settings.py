@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gateway.requestlog import DEFAULT_QUEUE_SIZE, LINGER_S
+from gateway.telemetry.requestlog import DEFAULT_QUEUE_SIZE, LINGER_S
 
 
 def _default_log_dir() -> Path:

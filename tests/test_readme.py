@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from gateway.cli import build_parser
+from gateway.cli.main import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from gateway.cli import add_listen_arguments
+    from gateway.cli.serve import add_listen_arguments
 
     up = sub.add_parser(
         "up",

@@ -14,9 +14,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, StreamingResponse
 from starlette.routing import Route
 
-from gateway.backends import Backend, LiteLLMBackend, Target, UpstreamCall, UpstreamError
 from gateway.config import Deployment
-from gateway.openai_compat import OpenAICompatibleBackend, _retry_after, served_model
+from gateway.upstream.base import Backend, Target, UpstreamCall, UpstreamError
+from gateway.upstream.litellm import LiteLLMBackend
+from gateway.upstream.openai import OpenAICompatibleBackend, _retry_after, served_model
 from tests.support.upstream import Cut, Fail, FakeUpstream, Malformed, Stall, serve_in_thread
 
 BACKENDS = ("litellm", "openai-compatible")
@@ -97,7 +98,7 @@ async def test_stream_chunks_and_usage(live: Backend, small: FakeUpstream) -> No
 @both
 async def test_refused_connection_is_connect(live: Backend) -> None:
     error = await fail_with(live, target("http://127.0.0.1:9/v1"))
-    assert error.kind == "connect" and error.retryable
+    assert error.kind == "connect" and error.falls_back
     error = await fail_with(live, target("http://127.0.0.1:9/v1"), stream=True)
     assert error.kind == "connect"
 
@@ -126,7 +127,7 @@ async def test_rejected_request_is_client_error_with_the_reason(
     small.enqueue(Fail(400, message="top_k must be positive"))
     error = await fail_with(live, target(small.url))
     assert (error.kind, error.status) == ("client_error", 400)
-    assert "top_k must be positive" in error.message and not error.retryable
+    assert "top_k must be positive" in error.message and not error.falls_back
 
 
 @both
@@ -154,7 +155,7 @@ async def test_cut_stream_fails_after_the_chunks_it_sent(
         async for chunk in live.stream(target(small.url), STREAM):
             received.append(chunk)
     assert len(received) == 2
-    assert info.value.retryable
+    assert info.value.falls_back
 
 
 # --- the direct backend only ----------------------------------------------------------------------

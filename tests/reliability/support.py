@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from gateway.records import RequestRecord
+from gateway.telemetry.record import RequestRecord
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 
 EASY = [{"role": "user", "content": "What is 2 + 2?"}]

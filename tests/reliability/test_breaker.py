@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from gateway.backends import UpstreamError
-from gateway.breaker import Breaker
+from gateway.reliability.breaker import Breaker
+from gateway.upstream.base import UpstreamError
 from tests.reliability.support import chat, config, start
 from tests.support.upstream import Fail, FakeUpstream, Reply
 

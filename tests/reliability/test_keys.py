@@ -12,7 +12,7 @@ import httpx
 import pytest
 from openai import AuthenticationError, OpenAI, PermissionDeniedError
 
-from gateway.auth import KeyRing
+from gateway.access.keys import KeyRing
 from gateway.config import ConfigError
 from tests.reliability.support import HARD, Gateway, chat, config, start
 from tests.support.upstream import FakeUpstream

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from gateway.auth import ApiKey
+from gateway.access.counters import CounterError, MemoryCounters
+from gateway.access.keys import ApiKey
+from gateway.access.quota import NANO_USD, Quota
 from gateway.config import KeySpec
-from gateway.errors import GatewayError
-from gateway.quota import NANO_USD, Quota
-from gateway.ratelimit import CounterError, MemoryCounters
+from gateway.protocol.errors import GatewayError
 from tests.reliability.support import HARD, chat, config, start
 from tests.support.upstream import FakeUpstream
 

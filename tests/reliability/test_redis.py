@@ -17,8 +17,8 @@ import httpx
 import pytest
 import yaml
 
-from gateway.quota import NANO_USD
-from gateway.ratelimit import CounterError, RedisCounters
+from gateway.access.counters import CounterError, RedisCounters
+from gateway.access.quota import NANO_USD
 from tests.reliability.conftest import free_port
 from tests.reliability.support import Gateway, RedisServer, chat, config, start
 from tests.support.upstream import FakeUpstream

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import random
 
-from gateway.backends import UpstreamError
-from gateway.breaker import Refused
-from gateway.retry import Backoff
+from gateway.reliability.backoff import Backoff
+from gateway.upstream.base import Refused, UpstreamError
 
 
 def test_full_jitter_stays_under_an_exponential_cap() -> None:

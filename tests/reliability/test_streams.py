@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.balancer import Balancer
+from gateway.chat.stream import StreamRelay
 from gateway.config import parse_config
-from gateway.streaming import StreamRelay
+from gateway.upstream.balancer import Balancer
 from tests.support.gateway import two_tier_config
 
 

@@ -14,7 +14,7 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from gateway.records import RequestRecord
+from gateway.telemetry.record import RequestRecord
 from tests.telemetry.prom import PrometheusServer
 
 REPO = Path(__file__).resolve().parents[2]

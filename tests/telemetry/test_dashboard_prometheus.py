@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from gateway.metrics import GatewayMetrics, metrics_router
+from gateway.telemetry.prometheus import GatewayMetrics, metrics_router
 from tests.support.upstream import serve_in_thread
 from tests.telemetry.conftest import make_record
 from tests.telemetry.prom import PrometheusServer, has_finite_value, scoped, substitute

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from gateway.config import load_config
-from gateway.metrics import GatewayMetrics
+from gateway.telemetry.prometheus import GatewayMetrics
 from tests.telemetry.conftest import REPO
 
 DEPLOY = REPO / "deploy"

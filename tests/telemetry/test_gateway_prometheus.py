@@ -21,9 +21,9 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from gateway.metrics import request_status
-from gateway.records import RequestRecord
-from gateway.requestlog import COLUMN_NAMES, DB_FILENAME
+from gateway.telemetry.prometheus import request_status
+from gateway.telemetry.record import RequestRecord
+from gateway.telemetry.requestlog import COLUMN_NAMES, DB_FILENAME
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 from tests.support.upstream import Cut, Endless, Fail, FakeUpstream
 from tests.telemetry.prom import PrometheusServer, has_finite_value, scoped, substitute

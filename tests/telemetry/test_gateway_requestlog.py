@@ -18,7 +18,7 @@ import openai
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.requestlog import DB_FILENAME
+from gateway.telemetry.requestlog import DB_FILENAME
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 from tests.support.upstream import FakeUpstream
 from tests.telemetry.test_gateway_prometheus import EASY, HARD, row_count, wait_until

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
-from gateway.logcli import parse_since, percentile
-from gateway.requestlog import DB_FILENAME, RequestLog
+from gateway.cli.logs import parse_since, percentile
+from gateway.cli.main import main
+from gateway.telemetry.requestlog import DB_FILENAME, RequestLog
 from tests.telemetry.conftest import make_record
 
 

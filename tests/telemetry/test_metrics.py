@@ -12,7 +12,7 @@ import httpx
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateway.metrics import OTHER, GatewayMetrics, metrics_router, request_status
+from gateway.telemetry.prometheus import OTHER, GatewayMetrics, metrics_router, request_status
 from tests.telemetry.conftest import REPO, make_record
 
 
@@ -195,7 +195,7 @@ def test_multiprocess_mode_merges_workers(tmp_path: Path) -> None:
     """Two 'workers' (processes) write to one PROMETHEUS_MULTIPROC_DIR; a third renders the sum."""
     worker = textwrap.dedent(
         """
-        from gateway.metrics import GatewayMetrics
+        from gateway.telemetry.prometheus import GatewayMetrics
         from tests.telemetry.conftest import make_record
         m = GatewayMetrics()
         m.request_started()
@@ -203,7 +203,10 @@ def test_multiprocess_mode_merges_workers(tmp_path: Path) -> None:
         m.request_started()
         """
     )
-    render = "from gateway.metrics import GatewayMetrics; print(GatewayMetrics().render().decode())"
+    render = (
+        "from gateway.telemetry.prometheus import GatewayMetrics; "
+        "print(GatewayMetrics().render().decode())"
+    )
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", worker], env=env, cwd=REPO, check=True)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.metrics import GatewayMetrics
-from gateway.records import RequestRecord
-from gateway.requestlog import COLUMN_NAMES, DB_FILENAME, RequestLog, SqliteWriter
+from gateway.telemetry.prometheus import GatewayMetrics
+from gateway.telemetry.record import RequestRecord
+from gateway.telemetry.requestlog import COLUMN_NAMES, DB_FILENAME, RequestLog, SqliteWriter
 from tests.telemetry.conftest import make_record
 
 
@@ -95,7 +95,7 @@ async def test_a_full_queue_drops_counts_and_warns_but_never_waits(
         on_written=metrics.count_log_rows,
         on_dropped=metrics.count_log_dropped,
     )
-    with caplog.at_level(logging.WARNING, logger="gateway.requestlog"):
+    with caplog.at_level(logging.WARNING, logger="gateway.telemetry.requestlog"):
         started = time.perf_counter()
         for _ in range(100):
             log.record(make_record())
@@ -119,7 +119,7 @@ async def test_a_full_queue_drops_counts_and_warns_but_never_waits(
 async def test_a_failed_write_is_counted_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     metrics = GatewayMetrics()
     log = RequestLog(BrokenWriter(), on_dropped=metrics.count_log_dropped)
-    with caplog.at_level(logging.ERROR, logger="gateway.requestlog"):
+    with caplog.at_level(logging.ERROR, logger="gateway.telemetry.requestlog"):
         for _ in range(5):
             log.record(make_record())
         await log.aclose()

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from gateway.metrics import GatewayMetrics
-from gateway.requestlog import DB_FILENAME, RequestLog
 from gateway.settings import Settings
-from gateway.telemetry import build_telemetry
+from gateway.telemetry.prometheus import GatewayMetrics
+from gateway.telemetry.requestlog import DB_FILENAME, RequestLog
+from gateway.telemetry.sinks import build_telemetry
 from tests.telemetry.conftest import REPO
 
 CONFIG = REPO / "deploy" / "compose" / "tiergate.yaml"

@@ -13,10 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from gateway.backends import UpstreamError
-from gateway.breaker import Refused
-
-RETRIED: frozenset[str] = frozenset({"connect", "server_error", "protocol", "rate_limited"})
+from gateway.upstream.base import UpstreamError
 
 
 @dataclass
@@ -27,7 +24,7 @@ class Backoff:
 
     def delay(self, attempt: int, error: UpstreamError) -> float | None:
         """Seconds to wait before attempt `attempt + 1`, or None if this error is not retried."""
-        if error.kind not in RETRIED or isinstance(error, Refused):
+        if not error.retried:
             return None
         if error.kind == "rate_limited":
             if error.retry_after is None or error.retry_after > self.cap_s:

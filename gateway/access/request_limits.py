@@ -10,8 +10,8 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.errors import GatewayError, envelope
-from gateway.protocol import ChatCompletionRequest, RoutedRequest
+from gateway.protocol.errors import GatewayError, envelope
+from gateway.protocol.openai import ChatCompletionRequest, RoutedRequest
 
 
 class BodySizeLimit:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.balancer import Balancer
 from gateway.config import GatewayConfig
-from gateway.protocol import ModelCard, ModelList
+from gateway.protocol.openai import ModelCard, ModelList
+from gateway.upstream.balancer import Balancer
 from policies import Policy
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, Union, get_args, get_origin, get_type_hints
 
-from gateway.records import RequestRecord
+from gateway.telemetry.record import RequestRecord
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.config import ConfigError, KeySpec
-from gateway.errors import GatewayError
+from gateway.protocol.errors import GatewayError
 
 log = logging.getLogger(__name__)
 

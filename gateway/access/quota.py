@@ -1,6 +1,6 @@
 """Admitting a request against its key's limits: requests per minute, tokens per minute, budget.
 
-Each limit is a counter in a `CounterStore` (`gateway.ratelimit`), per key and per window: the
+Each limit is a counter in a `CounterStore` (`gateway.access.counters`), per key and per window: the
 current UTC minute for rpm and tpm, the UTC day or month for the budget. Before the request goes
 upstream, `admit` *reserves* what it may use: one request, its prompt plus its `max_tokens` (or the
 configured reserve) in tokens, and those tokens priced at the dearest deployment it may reach in
@@ -35,13 +35,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gateway.auth import ApiKey
-from gateway.backends import Target
+from gateway.access.counters import CounterError, CounterStore
+from gateway.access.keys import ApiKey
+from gateway.access.request_limits import completion_budget, prompt_reserve
 from gateway.config import Price
-from gateway.errors import GatewayError
-from gateway.limits import completion_budget, prompt_reserve
-from gateway.protocol import RoutedRequest
-from gateway.ratelimit import CounterError, CounterStore
+from gateway.protocol.errors import GatewayError
+from gateway.protocol.openai import RoutedRequest
+from gateway.upstream.base import Target
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,9 @@ Resolves the name the client sent (`auto`, `auto:<policy>`, a deployment), asks 
 score and the policy for a tier, then tries deployments in order until one answers. Fallback only
 happens before the first byte reaches the client; after that the answer belongs to the deployment
 that started it. Every accepted request ends in exactly one `RequestRecord`, whatever happened.
-The caller's key is checked against the route here and its limits reserved (`gateway.quota`);
-each attempt on a deployment goes through `gateway.resilience` (breaker, slots, timeouts, retries).
+The caller's key is checked against the route here and its limits reserved
+(`gateway.access.quota`); each attempt on a deployment goes through `gateway.chat.attempt`
+(breaker, slots, timeouts, retries).
 """
 
 from __future__ import annotations
@@ -19,18 +20,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from gateway.auth import ApiKey, authorize
-from gateway.backends import JSON, Backend, Target, UpstreamCall, UpstreamError
-from gateway.balancer import Balancer
-from gateway.breaker import Refused
-from gateway.config import GatewayConfig
-from gateway.errors import GatewayError
-from gateway.limits import check_request
-from gateway.protocol import ChatCompletionRequest, RoutedRequest
-from gateway.quota import Quota, Ticket
-from gateway.ratelimit import MemoryCounters
-from gateway.records import RequestRecord, Telemetry
-from gateway.resilience import (
+from gateway.access.counters import MemoryCounters
+from gateway.access.keys import ApiKey, authorize
+from gateway.access.quota import Quota, Ticket
+from gateway.access.request_limits import check_request
+from gateway.chat.attempt import (
     Failures,
     Resilience,
     exhausted_error,
@@ -38,9 +32,15 @@ from gateway.resilience import (
     log_failure,
     unavailable,
 )
-from gateway.scoring import BatchingScorer
-from gateway.streaming import StreamRelay
-from gateway.tokens import estimate, usage_of
+from gateway.chat.scoring import BatchingScorer
+from gateway.chat.stream import StreamRelay
+from gateway.config import GatewayConfig
+from gateway.protocol.errors import GatewayError
+from gateway.protocol.openai import JSON, ChatCompletionRequest, RoutedRequest
+from gateway.telemetry.record import RequestRecord, Telemetry
+from gateway.telemetry.tokens import estimate, usage_of
+from gateway.upstream.balancer import Balancer
+from gateway.upstream.base import Backend, Refused, Target, UpstreamCall, UpstreamError
 from policies import TIERS, Decision, Policy, RouteRequest, TierName
 
 log = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ class ChatService:
             except UpstreamError as exc:
                 log_failure(target.name, exc)
                 failures.append((target.name, exc))
-                if not exc.retryable:
+                if not exc.falls_back:
                     break
                 continue
             rec.upstream_latency_s = time.perf_counter() - upstream_started
@@ -293,7 +293,7 @@ class ChatService:
             except UpstreamError as exc:
                 log_failure(target.name, exc)
                 failures.append((target.name, exc))
-                if not exc.retryable:
+                if not exc.falls_back:
                     break
                 continue
             rec.ttft_s = time.perf_counter() - started

@@ -1,107 +1,21 @@
-"""Calling one deployment: the `Backend` interface and its litellm implementation.
+"""The litellm backend: any provider litellm speaks to (OpenAI, Anthropic, Bedrock, vLLM ...).
 
-A backend knows how to send one OpenAI-shaped request to one deployment and nothing about routing
-or fallback: it either returns the upstream's answer (a JSON body, or an async iterator of stream
-chunks) or raises `UpstreamError` with a `kind` the service uses to decide whether another
-deployment should try. Our own retries and fallbacks are the only ones: litellm's are turned off.
+litellm translates the OpenAI-shaped request for the provider and back. Our own retries and
+fallbacks are the only ones: litellm's are turned off. Its exceptions are mapped onto the bounded
+error kinds of `gateway.upstream.base`, so fallback behaves alike whichever backend a deployment
+uses; its own bookkeeping fields are removed from every answer.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 
-from gateway.config import Deployment
-
-JSON = dict[str, Any]
-ErrorKind = Literal[
-    "connect", "timeout", "rate_limited", "server_error", "client_error", "protocol", "unavailable"
-]
-RETRYABLE: frozenset[str] = frozenset(
-    {"connect", "timeout", "rate_limited", "server_error", "protocol", "unavailable"}
-)
-
-
-class UpstreamError(Exception):
-    """A deployment failed. `kind` is a bounded label, safe for metrics."""
-
-    def __init__(
-        self,
-        kind: ErrorKind,
-        message: str,
-        *,
-        status: int | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind: ErrorKind = kind
-        self.message = message
-        self.status = status
-        self.retry_after = retry_after
-
-    @property
-    def retryable(self) -> bool:
-        return self.kind in RETRYABLE
-
-    @classmethod
-    def from_status(
-        cls, status: int, message: str, retry_after: float | None = None
-    ) -> UpstreamError:
-        """An HTTP error answer, classified by its status alike for every backend."""
-        if status == 429:
-            return cls("rate_limited", message, status=status, retry_after=retry_after)
-        if status >= 500:
-            return cls("server_error", message, status=status)
-        if status >= 400:
-            return cls("client_error", message, status=status)
-        return cls("protocol", message, status=status)
-
-
-@dataclass(frozen=True)
-class Target:
-    """One deployment, ready to call: its config and its resolved API key."""
-
-    name: str
-    deployment: Deployment
-    api_key: str | None
-
-    @classmethod
-    def from_config(cls, name: str, deployment: Deployment, env: Mapping[str, str]) -> Target:
-        key = env.get(deployment.api_key_env) if deployment.api_key_env else None
-        return cls(name, deployment, key or None)
-
-    @property
-    def available(self) -> bool:
-        """False when the deployment needs a key that is not set: it cannot be reached."""
-        return self.deployment.api_key_env is None or self.api_key is not None
-
-
-@dataclass(frozen=True)
-class UpstreamCall:
-    """An OpenAI request, split into the fields we know and the ones we pass through blind."""
-
-    endpoint: Literal["chat", "completions"]
-    params: JSON
-    """Validated fields of our protocol models (without `model` and `stream`)."""
-    extra: JSON = field(default_factory=dict)
-    """Fields we do not know; sent to the upstream as they came."""
-
-
-class Backend(Protocol):
-    async def complete(self, target: Target, call: UpstreamCall) -> JSON:
-        """The upstream's JSON answer (OpenAI shape), or UpstreamError."""
-        ...
-
-    def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
-        """An iterator of OpenAI stream chunks. Errors before the first chunk raise
-        UpstreamError from the first `__anext__`; later ones from wherever they happen."""
-        ...
-
-    async def aclose(self) -> None: ...
+from gateway.protocol.openai import JSON
+from gateway.upstream.base import Target, UpstreamCall, UpstreamError
 
 
 class LiteLLMBackend:

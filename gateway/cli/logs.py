@@ -44,7 +44,7 @@ def parse_since(text: str) -> float | None:
 
 def default_db_path() -> Path:
     """Where the gateway writes its log: `TIERGATE_LOG_DIR`, else the settings' default."""
-    from gateway.requestlog import DB_FILENAME
+    from gateway.telemetry.requestlog import DB_FILENAME
 
     env = os.environ.get("TIERGATE_LOG_DIR")
     if env:
@@ -95,7 +95,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _open(db: Path | None) -> sqlite3.Connection:
-    from gateway.requestlog import connect
+    from gateway.telemetry.requestlog import connect
 
     path = db or default_db_path()
     if not path.exists():

@@ -31,8 +31,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from gateway.backends import JSON, Target, UpstreamCall, UpstreamError
 from gateway.config import Deployment
+from gateway.protocol.openai import JSON
+from gateway.upstream.base import Target, UpstreamCall, UpstreamError
 
 OPENAI_BASE = "https://api.openai.com/v1"
 """Where a deployment without `api_base` is sent."""

@@ -35,8 +35,8 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from gateway.backends import ErrorKind
-from gateway.records import RequestRecord
+from gateway.telemetry.record import RequestRecord
+from gateway.upstream.base import ErrorKind
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from gateway.backends import Target
 from gateway.config import GatewayConfig
+from gateway.upstream.base import Target
 
 PROBE_TIMEOUT_S = 2.0
 
@@ -44,7 +44,8 @@ async def readiness(
     circuits: Mapping[str, str] | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """(ready, report): ready when every tier has at least one reachable deployment. A deployment
-    whose circuit is open (see `gateway.breaker`) is not reachable, whatever its probe says."""
+    whose circuit is open (see `gateway.reliability.breaker`) is not reachable, whatever its
+    probe says."""
     names = list(targets)
     results = await asyncio.gather(*(probe(client, targets[n]) for n in names))
     status = dict(zip(names, results, strict=True))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter
 
 from gateway.config import GatewayConfig
-from gateway.records import Telemetry
 from gateway.settings import Settings
+from gateway.telemetry.record import Telemetry
 
 
 @dataclass
@@ -30,8 +30,8 @@ def build_telemetry(settings: Settings, config: GatewayConfig | None = None) -> 
 
     A log directory that cannot be created or written fails here, at start, not at a request.
     """
-    from gateway.metrics import GatewayMetrics, metrics_router
-    from gateway.requestlog import DB_FILENAME, RequestLog
+    from gateway.telemetry.prometheus import GatewayMetrics, metrics_router
+    from gateway.telemetry.requestlog import DB_FILENAME, RequestLog
 
     bundle = TelemetryBundle()
     metrics = GatewayMetrics()

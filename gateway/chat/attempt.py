@@ -4,9 +4,10 @@ The chat service walks a request's candidate deployments in the policy's fallbac
 asks this module to make the attempt. Here a deployment whose circuit is open or whose queue is full
 is refused at once (`Refused`, so the service moves on), an attempt that exceeds its deployment's
 first-byte or total timeout becomes `UpstreamError("timeout")`, a failure worth retrying is retried
-on the same deployment after a jittered backoff (`gateway.retry`), and every outcome is reported to
-the deployment's breaker. All of it happens before the first byte reaches the client; a stream's
-later life is the relay's (`gateway.streaming`), which reports back through `stream_done`.
+on the same deployment after a jittered backoff (`gateway.reliability.backoff`), and every outcome
+is reported to the deployment's breaker. All of it happens before the first byte reaches the client;
+a stream's later life is the relay's (`gateway.chat.stream`), which reports back through
+`stream_done`.
 
 Also here: the error a client gets when every candidate failed, since its status and `Retry-After`
 follow from the same failure kinds.
@@ -20,14 +21,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
-from gateway.backends import Target, UpstreamError
-from gateway.breaker import STATES, Breaker, Refused, build_breakers
+from gateway.chat.stream import StreamRelay
 from gateway.config import Deployment
-from gateway.errors import GatewayError
-from gateway.records import RequestRecord
-from gateway.retry import Backoff
-from gateway.slots import Slots, build_slots
-from gateway.streaming import StreamRelay
+from gateway.protocol.errors import GatewayError
+from gateway.reliability.backoff import Backoff
+from gateway.reliability.breaker import STATES, Breaker, build_breakers
+from gateway.reliability.concurrency import Slots, build_slots
+from gateway.telemetry.record import RequestRecord
+from gateway.upstream.base import Refused, Target, UpstreamError
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ A breaker is `closed` while its deployment answers. When `failures` attempts fai
 fallback order answers) instead of paying a connect error or a timeout per request. After the
 cooldown it is `half_open`: exactly one probe request goes through; its success closes the circuit,
 its failure opens it for another cooldown. Only failures that say the deployment is unwell count
-(refused connections, timeouts, 5xx, garbage); a 4xx or a 429 says the request or the quota is at
-fault, not the deployment.
+(refused connections, timeouts, 5xx, garbage: `counts` in `gateway.upstream.base.ERROR_KINDS`); a
+4xx or a 429 says the request or the quota is at fault, not the deployment.
 
 State lives in this process: each replica learns for itself that an upstream is down, which costs
 at most `failures` requests per replica and needs no shared store.
@@ -20,35 +20,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Literal
 
-from gateway.backends import UpstreamError
 from gateway.config import Deployment
+from gateway.upstream.base import Refused, UpstreamError
 
 State = Literal["closed", "open", "half_open"]
 STATES: tuple[State, ...] = ("closed", "open", "half_open")
 
 log = logging.getLogger(__name__)
-
-COUNTED: frozenset[str] = frozenset({"connect", "timeout", "server_error", "protocol"})
-"""Error kinds that count against a deployment's health."""
-
-
-class Refused(UpstreamError):
-    """The gateway itself did not try a deployment: its circuit is open, it is at capacity, or
-    the caller's budget cannot pay for it.
-
-    Its kind is `unavailable` (a bounded metric label, and the service falls back); `reason` says
-    which, and `retry_after` when it is worth trying again.
-    """
-
-    def __init__(
-        self,
-        reason: Literal["circuit_open", "at_capacity", "over_budget"],
-        message: str,
-        retry_after: float,
-    ) -> None:
-        super().__init__("unavailable", message, retry_after=retry_after)
-        self.reason = reason
-
 
 class Breaker:
     def __init__(
@@ -105,7 +83,7 @@ class Breaker:
         self._recent.clear()
 
     def failure(self, error: UpstreamError) -> None:
-        if error.kind not in COUNTED or isinstance(error, Refused):
+        if not error.counts:
             return
         now = self._clock()
         if self._opened_at is not None:

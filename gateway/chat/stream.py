@@ -17,10 +17,11 @@ from typing import Any
 
 import orjson
 
-from gateway.backends import JSON, UpstreamError
-from gateway.balancer import Balancer
-from gateway.errors import envelope
-from gateway.tokens import estimate, reported
+from gateway.protocol.errors import envelope
+from gateway.protocol.openai import JSON
+from gateway.telemetry.tokens import estimate, reported
+from gateway.upstream.balancer import Balancer
+from gateway.upstream.base import UpstreamError
 
 DONE = b"data: [DONE]\n\n"
 

@@ -1,9 +1,9 @@
 """Prometheus series for the reliability machinery: circuits, retries, queues, limits, counters.
 
 A custom collector read at scrape time from the live objects (`Resilience`, `Quota`), registered on
-the app's own registry next to `gateway.metrics`, so nothing is counted twice and nothing here needs
-a hook in the request path. Label values are deployment names from the config and a fixed set of
-reasons, so the number of series is bounded.
+the app's own registry next to `gateway.telemetry.prometheus`, so nothing is counted twice and
+nothing here needs a hook in the request path. Label values are deployment names from the config and
+a fixed set of reasons, so the number of series is bounded.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from gateway.breaker import STATES
-from gateway.quota import Quota
-from gateway.resilience import Resilience
+from gateway.access.quota import Quota
+from gateway.chat.attempt import Resilience
+from gateway.reliability.breaker import STATES
 
 REJECTION_REASONS = ("rpm", "tpm", "budget")
 

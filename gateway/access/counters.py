@@ -7,8 +7,8 @@ reserving at the same moment can never both take the last unit; `adjust` then co
 reservation by what the request really used. In memory the same operations run on a dict, which
 is atomic because the event loop runs one coroutine at a time.
 
-Redis being down is the caller's policy (`gateway.quota`): the store raises `CounterError` within
-`timeout_s` instead of hanging a request, and counts the failures it saw.
+Redis being down is the caller's policy (`gateway.access.quota`): the store raises `CounterError`
+within `timeout_s` instead of hanging a request, and counts the failures it saw.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from gateway.backends import Target
 from gateway.config import GatewayConfig
+from gateway.upstream.base import Target
 from policies import TierName
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-from gateway.breaker import Refused
 from gateway.config import Deployment
+from gateway.upstream.base import Refused
 
 
 class Slots:

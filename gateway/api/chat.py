@@ -9,11 +9,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from gateway.auth import KeyRing
-from gateway.errors import GatewayError
-from gateway.health import readiness
-from gateway.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse, ModelList
-from gateway.service import ChatService, Outcome
+from gateway.access.keys import KeyRing
+from gateway.chat.service import ChatService, Outcome
+from gateway.protocol.errors import GatewayError
+from gateway.protocol.openai import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ErrorResponse,
+    ModelList,
+)
+from gateway.upstream.probes import readiness
 
 router = APIRouter()
 

@@ -1,0 +1,2 @@
+"""HTTP routes, thin: each takes its services from `gateway.deps`, calls one, and turns the result
+into JSON or a stream."""

@@ -1,0 +1,56 @@
+"""`tiergate serve`: the gateway in front of already-running upstreams.
+
+`register` declares the command (and the `--host`/`--port` pair that `tiergate up` shares);
+`serve` builds the settings and the app, turning a bad config into a one-line error and exit code 2
+before anything listens, then runs it under uvicorn (`gateway.server`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def add_listen_arguments(parser: argparse.ArgumentParser, port_help: str) -> None:
+    """`--host` and `--port` for the gateway, defaulting to TIERGATE_HOST and TIERGATE_PORT;
+    shared by `serve` and `up` so both listen where the same environment says."""
+    parser.add_argument("--host", default=os.environ.get("TIERGATE_HOST", "127.0.0.1"))
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("TIERGATE_PORT", "8080")),
+        help=f"{port_help} (default 8080, or TIERGATE_PORT)",
+    )
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the gateway in front of already-running upstreams")
+    p.add_argument("--config", required=True, help="YAML config (see deploy/examples/)")
+    add_listen_arguments(p, "port to listen on")
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return serve(config_path=args.config, host=args.host, port=args.port)
+
+
+def serve(config_path: str, host: str, port: int) -> int:
+    from gateway.app import create_app
+    from gateway.config import ConfigError
+    from gateway.server import run
+    from gateway.settings import Settings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = Settings(config_path=Path(config_path), host=host, port=port)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        print(f"tiergate: {exc}", file=sys.stderr)
+        return 2
+    run(app, settings.host, settings.port)
+    return 0

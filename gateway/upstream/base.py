@@ -1,0 +1,159 @@
+"""Calling one deployment: the `Backend` interface, its inputs, and how a failure is named.
+
+A backend knows how to send one OpenAI-shaped request to one deployment and nothing about routing
+or fallback: it either returns the upstream's answer (a JSON body, or an async iterator of stream
+chunks) or raises `UpstreamError` with a bounded `kind`. What the gateway then does is decided by
+the kind alone, in one table (`ERROR_KINDS`): whether the next deployment is tried, whether the same
+deployment is tried again after a backoff, and whether the failure counts against its breaker.
+`Refused` is the gateway's own refusal to try a deployment (open circuit, no free slot, no budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from gateway.config import Deployment
+from gateway.protocol.openai import JSON
+
+ErrorKind = Literal[
+    "connect", "timeout", "rate_limited", "server_error", "client_error", "protocol", "unavailable"
+]
+
+
+@dataclass(frozen=True)
+class KindRule:
+    """What the gateway does after a failure of one kind."""
+
+    falls_back: bool
+    """The next deployment in the fallback order is tried (else the client gets this failure)."""
+    retried: bool
+    """The same deployment is tried again after a backoff, if its `retries` allow."""
+    counts: bool
+    """The failure counts against the deployment's circuit breaker: it says the deployment is
+    unwell, not that the request or the caller's quota is at fault."""
+
+
+ERROR_KINDS: dict[ErrorKind, KindRule] = {
+    "connect": KindRule(falls_back=True, retried=True, counts=True),
+    # A timeout has already cost the client the whole timeout once: never again on the same one.
+    "timeout": KindRule(falls_back=True, retried=False, counts=True),
+    # Retried only when its Retry-After is short (gateway.reliability.backoff); the quota is at
+    # fault, not the deployment.
+    "rate_limited": KindRule(falls_back=True, retried=True, counts=False),
+    "server_error": KindRule(falls_back=True, retried=True, counts=True),
+    # The upstream refused the request itself: the client must change it.
+    "client_error": KindRule(falls_back=False, retried=False, counts=False),
+    "protocol": KindRule(falls_back=True, retried=True, counts=True),
+    # Not tried at all: no key, open circuit, no free slot, no budget (`Refused`).
+    "unavailable": KindRule(falls_back=True, retried=False, counts=False),
+}
+"""Every error kind and what follows from it: the one place these choices are made."""
+
+
+class UpstreamError(Exception):
+    """A deployment failed. `kind` is a bounded label, safe for metrics."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind: ErrorKind = kind
+        self.message = message
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def falls_back(self) -> bool:
+        """Another deployment may answer where this one failed (`ERROR_KINDS`)."""
+        return ERROR_KINDS[self.kind].falls_back
+
+    @property
+    def retried(self) -> bool:
+        """Worth another attempt on the same deployment (`ERROR_KINDS`)."""
+        return ERROR_KINDS[self.kind].retried
+
+    @property
+    def counts(self) -> bool:
+        """Counts against the deployment's circuit breaker (`ERROR_KINDS`)."""
+        return ERROR_KINDS[self.kind].counts
+
+    @classmethod
+    def from_status(
+        cls, status: int, message: str, retry_after: float | None = None
+    ) -> UpstreamError:
+        """An HTTP error answer, classified by its status alike for every backend."""
+        if status == 429:
+            return cls("rate_limited", message, status=status, retry_after=retry_after)
+        if status >= 500:
+            return cls("server_error", message, status=status)
+        if status >= 400:
+            return cls("client_error", message, status=status)
+        return cls("protocol", message, status=status)
+
+
+class Refused(UpstreamError):
+    """The gateway itself did not try a deployment: its circuit is open, it is at capacity, or
+    the caller's budget cannot pay for it.
+
+    Its kind is `unavailable` (a bounded metric label, and the service falls back); `reason` says
+    which, and `retry_after` when it is worth trying again.
+    """
+
+    def __init__(
+        self,
+        reason: Literal["circuit_open", "at_capacity", "over_budget"],
+        message: str,
+        retry_after: float,
+    ) -> None:
+        super().__init__("unavailable", message, retry_after=retry_after)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Target:
+    """One deployment, ready to call: its config and its resolved API key."""
+
+    name: str
+    deployment: Deployment
+    api_key: str | None
+
+    @classmethod
+    def from_config(cls, name: str, deployment: Deployment, env: Mapping[str, str]) -> Target:
+        key = env.get(deployment.api_key_env) if deployment.api_key_env else None
+        return cls(name, deployment, key or None)
+
+    @property
+    def available(self) -> bool:
+        """False when the deployment needs a key that is not set: it cannot be reached."""
+        return self.deployment.api_key_env is None or self.api_key is not None
+
+
+@dataclass(frozen=True)
+class UpstreamCall:
+    """An OpenAI request, split into the fields we know and the ones we pass through blind."""
+
+    endpoint: Literal["chat", "completions"]
+    params: JSON
+    """Validated fields of our protocol models (without `model` and `stream`)."""
+    extra: JSON = field(default_factory=dict)
+    """Fields we do not know; sent to the upstream as they came."""
+
+
+class Backend(Protocol):
+    async def complete(self, target: Target, call: UpstreamCall) -> JSON:
+        """The upstream's JSON answer (OpenAI shape), or UpstreamError."""
+        ...
+
+    def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
+        """An iterator of OpenAI stream chunks. Errors before the first chunk raise
+        UpstreamError from the first `__anext__`; later ones from wherever they happen."""
+        ...
+
+    async def aclose(self) -> None: ...
