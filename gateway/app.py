@@ -1,40 +1,49 @@
-"""The FastAPI application: built once from settings, with every service on `app.state`.
+"""The FastAPI application: wiring only. Every service is built here, once, and handed out by
+`gateway.deps`.
 
 `create_app` does the slow, fallible work (read the config, load the router, resolve thresholds)
-before the server listens, so a bad config or a missing model fails at start with a clear message.
-Tests pass their own scorer, backends or environment instead of monkeypatching globals.
+before the server listens, so a bad config or a missing model fails at start with a clear message;
+the lifespan builds what belongs to the event loop (backends, the scorer's batcher, the quota's
+counter store, the chat service). Tests pass their own scorer, backends, environment (for
+`api_key_env` and `key_env`) or extra telemetry sinks instead of monkeypatching globals or reaching
+into `app.state`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI
 
 from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api.chat import router as api_routes
+from gateway.api import admin, chat, health, models
 from gateway.api.models import catalogue
-from gateway.chat.attempt import Resilience
+from gateway.chat.attempt import Attempts
+from gateway.chat.plan import Planner
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
 from gateway.config import load_config
+from gateway.deps import metrics_access
 from gateway.protocol.errors import install_error_handlers
-from gateway.settings import Settings
+from gateway.protocol.openai import ModelList
+from gateway.reliability.breaker import Breakers
+from gateway.reliability.concurrency import Concurrency
+from gateway.settings import Settings, environ
 from gateway.telemetry.collector import ReliabilityCollector
 from gateway.telemetry.prometheus import GatewayMetrics
+from gateway.telemetry.record import Telemetry
 from gateway.telemetry.sinks import build_telemetry
 from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
+from gateway.upstream.probes import Readiness
 from policies import build_policies
 
 log = logging.getLogger(__name__)
@@ -53,17 +62,26 @@ def create_app(
     scorer: Scorer | None = None,
     backends: Mapping[str, Backend] | None = None,
     env: Mapping[str, str] | None = None,
+    sinks: Sequence[Telemetry] = (),
 ) -> FastAPI:
+    """The gateway for `settings`.
+
+    `scorer`: the router (default: the trained one, `settings.router_artifact`). `backends`: by
+    backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
+    `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
+    `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
+    request log); the caller owns them.
+    """
     config = load_config(settings.config_path)
-    environ = os.environ if env is None else env
-    targets = {n: Target.from_config(n, d, environ) for n, d in config.deployments.items()}
+    variables = environ() if env is None else env
+    targets = {n: Target.from_config(n, d, variables) for n, d in config.deployments.items()}
     scorer = scorer if scorer is not None else load_scorer(settings)
-    calibrate = getattr(scorer, "threshold_for_fraction", None)
-    policies = build_policies(config.policies, config.tier_facts(), calibrate)
-    balancer = Balancer(config, targets)
+    policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
+    concurrency = Concurrency(config.deployments)
+    balancer = Balancer(config, targets, concurrency)
     telemetry = build_telemetry(settings, config)
     keys = KeyRing.from_config(
-        config.keys, environ, metrics_require_key=config.limits.metrics_require_key
+        config.keys, variables, metrics_require_key=config.limits.metrics_require_key
     )
     if not settings.log_content:
         _hold_content_loggers()
@@ -76,24 +94,21 @@ def create_app(
         factories = (("litellm", LiteLLMBackend), ("openai-compatible", OpenAICompatibleBackend))
         live: Mapping[str, Backend] = backends or {n: f() for n, f in factories if n in used}
         batcher = BatchingScorer(scorer, settings.router_max_batch)
-        app.state.http = httpx.AsyncClient()
-        resilience = Resilience(config.deployments)
+        http = httpx.AsyncClient()
+        breakers = Breakers(config.deployments)
         quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
+        attempts = Attempts(live, breakers, concurrency, quota)
+        planner = Planner(config, policies, balancer, batcher, quota)
         app.state.service = ChatService(
-            config,
-            policies,
-            balancer,
-            live,
-            batcher,
-            telemetry.sinks,
-            resilience=resilience,
-            quota=quota,
+            config, planner, attempts, quota, [*telemetry.sinks, *sinks]
         )
-        collector = ReliabilityCollector(resilience, quota)
+        app.state.quota = quota
+        app.state.readiness = Readiness(http, config, balancer.targets, breakers)
+        collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
         registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
         for registry in registries:
             registry.register(collector)
-        _announce(settings, balancer)
+        _announce(balancer)
         keys.announce()
         try:
             yield
@@ -104,22 +119,23 @@ def create_app(
             await batcher.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
-            await app.state.http.aclose()
+            await http.aclose()
             if owned:
                 for backend in live.values():
                     await backend.aclose()
 
+    def current_catalogue() -> ModelList:
+        return catalogue(config, policies, balancer, dict(scorer.info))
+
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.config = config
-    app.state.balancer = balancer
     app.state.keys = keys
-    app.state.catalogue = lambda: catalogue(config, policies, balancer, _scorer_info(scorer))
+    app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    app.include_router(api_routes)
+    for module in (chat, models, health, admin):
+        app.include_router(module.router)
     if telemetry.router is not None:
-        app.include_router(telemetry.router, dependencies=[Depends(_metrics_auth)])
+        app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])
     return app
 
 
@@ -135,18 +151,7 @@ def _hold_content_loggers() -> None:
             logger.setLevel(logging.WARNING)
 
 
-def _metrics_auth(request: Request) -> None:
-    """`/metrics` takes any valid key when `limits.metrics_require_key` is set."""
-    keys: KeyRing = request.app.state.keys
-    keys.authenticate_metrics(request.headers)
-
-
-def _scorer_info(scorer: Scorer) -> dict[str, Any]:
-    info = getattr(scorer, "info", None)
-    return dict(info) if isinstance(info, dict) else {"name": type(scorer).__name__}
-
-
-def _announce(settings: Settings, balancer: Balancer) -> None:
+def _announce(balancer: Balancer) -> None:
     for name, target in balancer.targets.items():
         if not target.available:
             log.warning(

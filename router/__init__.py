@@ -5,7 +5,8 @@ prompts or messages lists; ``Router.threshold_for_fraction`` turns a target stro
 into a threshold. Importing this package loads neither torch nor the encoder: load_router does.
 """
 
+from router.conversation import Item
 from router.errors import RouterError
 from router.model import Router, load_router
 
-__all__ = ["Router", "RouterError", "load_router"]
+__all__ = ["Item", "Router", "RouterError", "load_router"]

@@ -14,6 +14,8 @@ ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 Turn = tuple[str, str]
 Conversation = tuple[Turn, ...]
+Item = str | Sequence[Mapping[str, Any]]
+"""What the router scores: a prompt string or an OpenAI messages list."""
 
 
 class ConversationError(ValueError):
@@ -46,7 +48,7 @@ def content_text(content: Any) -> str:
     )
 
 
-def to_conversation(item: str | Sequence[Mapping[str, Any]]) -> Conversation:
+def to_conversation(item: Item) -> Conversation:
     """Normalise a prompt string or an OpenAI messages list; raises ConversationError if neither."""
     if isinstance(item, str):
         return (("user", item),)

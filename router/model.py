@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,12 +22,11 @@ from typing import Any
 import numpy as np
 
 from router.artifact import FORMAT_VERSION, Artifact, load_artifact
-from router.conversation import Conversation, ConversationError, to_conversation
+from router.conversation import Conversation, ConversationError, Item, to_conversation
 from router.encoder import Encoder, effective_length, load_encoder
 from router.errors import RouterError
 from router.features import featurize
 
-Item = str | Sequence[Mapping[str, Any]]
 DEFAULT_CACHE_SIZE = 4096
 
 

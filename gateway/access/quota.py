@@ -8,9 +8,10 @@ USD. A reservation that does not fit is refused (429 `rate_limit_exceeded` or `i
 with `Retry-After`), so concurrent requests on several replicas can never together spend more than
 the limit. When the request is over, `settle` replaces the reservation by what it really used.
 
-A policy with `on_over_budget: downgrade` gets a second chance: if the reservation fits at the small
-tier's price, the request is admitted for the small tier only, and the client is told so with
-`x-tiergate-downgraded: budget`.
+Which prices to reserve and which candidates a downgrade leaves are decided in `policies.admission`;
+this module counts. A policy with `on_over_budget: downgrade` gets a second chance: if the
+reservation fits at the small tier's price, the request is admitted for the small tier only, and the
+client is told so with `x-tiergate-downgraded: budget`.
 
 A policy with `on_over_rate: downgrade` does the same for rpm and tpm, with one rule: a downgraded
 request still counts, against the key's *small-tier overflow* counters (`rpm:<id>:small:<minute>`,
@@ -31,17 +32,14 @@ import calendar
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
 from gateway.access.counters import CounterError, CounterStore
 from gateway.access.keys import ApiKey
-from gateway.access.request_limits import completion_budget, prompt_reserve
-from gateway.config import Price
 from gateway.protocol.errors import GatewayError
-from gateway.protocol.openai import RoutedRequest
-from gateway.upstream.base import Target
+from policies import Downgrade
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +47,6 @@ NANO_USD = 1_000_000_000
 """Budgets are counted in integer nano-dollars: Redis increments integers atomically."""
 MINUTE_TTL_S = 120
 
-Downgrade = Literal["budget", "rate"]
-"""The limits a policy may downgrade on instead of refusing: `on_over_budget`, `on_over_rate`."""
 _BUDGET_ONLY: tuple[Downgrade, ...] = ("budget",)
 
 
@@ -64,7 +60,7 @@ class Ticket:
     usd_key: str | None = None
     usd_ttl_s: int = 0
     nano_reserved: int = 0
-    downgraded: Literal["budget", "rate"] | None = None
+    downgraded: Downgrade | None = None
     costs: dict[str, int] = field(default_factory=dict)
     """Estimated nano-USD per candidate deployment, for `cover` on a fallback."""
     undo: list[tuple[str, int, int]] = field(default_factory=list)
@@ -92,59 +88,6 @@ class Quota:
         self._last_warned = 0.0
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def admit_request(
-        self,
-        key: ApiKey,
-        request: RoutedRequest,
-        candidates: list[Target],
-        tier_of: Mapping[str, str],
-        *,
-        downgrade: Collection[Downgrade],
-        default_completion_tokens: int,
-    ) -> tuple[Ticket, list[Target]]:
-        """Admit `request` for `key`: the ticket, and the candidates left to try (only the small
-        tier's after a downgrade). `downgrade`: the limits the policy downgrades on."""
-        ticket = await self.admit_route(
-            key,
-            prompt_tokens=prompt_reserve(request),
-            completion_tokens=completion_budget(request, default_completion_tokens),
-            routes=[(t.name, tier_of.get(t.name), t.deployment.price) for t in candidates],
-            downgrade=downgrade,
-        )
-        if ticket.downgraded:
-            candidates = [t for t in candidates if tier_of.get(t.name) == "small"]
-        return ticket, candidates
-
-    async def admit_route(
-        self,
-        key: ApiKey,
-        *,
-        prompt_tokens: int,
-        completion_tokens: int,
-        routes: Sequence[tuple[str, str | None, Price]],
-        downgrade: Collection[Downgrade],
-    ) -> Ticket:
-        """Admit a request whose candidates are `routes` (deployment, tier, price) in order.
-
-        The budget reservation is priced at the dearest deployment of the first candidate's
-        tier; a fallback to a dearer one must first be covered (`cover`).
-        """
-        costs = {n: p.cost(prompt_tokens, completion_tokens) for n, _, p in routes}
-        first_tier = routes[0][1] if routes else None
-        first = max((costs[n] for n, t, _ in routes if t == first_tier), default=0.0)
-        small = None
-        if downgrade and first_tier != "small":
-            small = max((costs[n] for n, t, _ in routes if t == "small"), default=None)
-        ticket = await self.admit(
-            key,
-            tokens=prompt_tokens + completion_tokens,
-            cost_usd=first,
-            small_cost_usd=small,
-            downgrade=downgrade,
-        )
-        ticket.costs = {n: round(c * NANO_USD) for n, c in costs.items()}
-        return ticket
-
     async def cover(self, ticket: Ticket, deployment: str) -> bool:
         """Before trying `deployment`: top the budget reservation up to its estimated cost.
         False when the budget cannot pay for it (skip it); True when nothing needs covering."""
@@ -170,13 +113,18 @@ class Quota:
         cost_usd: float,
         small_cost_usd: float | None,
         downgrade: Collection[Downgrade] = _BUDGET_ONLY,
+        costs: Mapping[str, float] | None = None,
     ) -> Ticket:
         """Reserve this request's share of `key`'s limits or raise GatewayError (429 or 503).
 
         `small_cost_usd` is the cost at the small tier when the policy may downgrade the request
-        (None: it may not); `downgrade` says on which limits (`budget`, `rate`).
+        (None: it may not); `downgrade` says on which limits (`budget`, `rate`). `costs`, the
+        estimated cost at each candidate deployment, lets `cover` top the reservation up before a
+        fallback to a dearer one. What to reserve is the caller's choice
+        (`policies.admission`); this only counts.
         """
-        ticket = Ticket(key)
+        nano = {name: round(cost * NANO_USD) for name, cost in (costs or {}).items()}
+        ticket = Ticket(key, costs=nano)
         if key is None:
             return ticket
         now = self._clock()
@@ -203,7 +151,7 @@ class Quota:
                     code="limits_unavailable",
                     headers={"retry-after": "1"},
                 ) from None
-            return Ticket(key)  # fail open: nothing reserved, nothing to settle
+            return Ticket(key, costs=nano)  # fail open: nothing reserved, nothing to settle
         return ticket
 
     async def _rate(

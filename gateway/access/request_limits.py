@@ -1,8 +1,9 @@
 """Request size limits: body bytes before parsing, messages and tokens after.
 
-Checks `Content-Length`, then counts the bytes of the body as they arrive (a chunked body has no
-length), so an oversize request gets a 413 in OpenAI's envelope and the gateway never holds more
-than the limit in memory.
+`BodySizeLimit` checks `Content-Length`, then counts the bytes of the body as they arrive (a
+chunked body has no length), so an oversize request gets a 413 in OpenAI's envelope and the gateway
+never holds more than the limit in memory. `check_request` refuses too many messages or too large a
+`max_tokens` with a 400 naming the limit; `completion_budget` reads what a request may generate.
 """
 
 from __future__ import annotations
@@ -105,12 +106,6 @@ def check_request(request: RoutedRequest, *, max_messages: int, max_tokens: int)
                 code="max_tokens_too_large",
                 param=name,
             )
-
-
-def prompt_reserve(request: RoutedRequest) -> int:
-    """An over-estimate of the prompt's tokens before any tokenizer runs (three characters a
-    token, plus chat-template overhead): reservations must not be smaller than the real use."""
-    return request.prompt_chars() // 3 + 16
 
 
 def completion_budget(request: RoutedRequest, default: int) -> int:

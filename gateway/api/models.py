@@ -1,12 +1,15 @@
-"""`GET /v1/models`: every name a client may send, and what each one does."""
+"""`GET /v1/models`: every name a client may send, and what each one does (the catalogue)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from fastapi import APIRouter
+
 from gateway.config import GatewayConfig
-from gateway.protocol.openai import ModelCard, ModelList
+from gateway.deps import Caller, Models
+from gateway.protocol.openai import ErrorResponse, ModelCard, ModelList
 from gateway.upstream.balancer import Balancer
 from policies import Policy
 
@@ -62,3 +65,12 @@ def catalogue(
             )
         )
     return ModelList(data=cards)
+
+
+router = APIRouter()
+
+
+@router.get("/v1/models", response_model=ModelList, responses={401: {"model": ErrorResponse}})
+async def models(_caller: Caller, catalogue: Models) -> ModelList:
+    # `_caller` first: the names are not for strangers (401 before the catalogue is built).
+    return catalogue

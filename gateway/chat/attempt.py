@@ -1,98 +1,189 @@
-"""Trying one deployment well: circuit, concurrency slot, timeouts, retries with backoff.
+"""Trying a request's candidate deployments in order until one answers.
 
-The chat service walks a request's candidate deployments in the policy's fallback order; for each it
-asks this module to make the attempt. Here a deployment whose circuit is open or whose queue is full
-is refused at once (`Refused`, so the service moves on), an attempt that exceeds its deployment's
-first-byte or total timeout becomes `UpstreamError("timeout")`, a failure worth retrying is retried
-on the same deployment after a jittered backoff (`gateway.reliability.backoff`), and every outcome
-is reported to the deployment's breaker. All of it happens before the first byte reaches the client;
-a stream's later life is the relay's (`gateway.chat.stream`), which reports back through
-`stream_done`.
+For each candidate, in the order the plan gives: a deployment that cannot be called (its key is not
+set) or that the caller's budget cannot pay for is skipped; one whose circuit is open, or that has
+no free slot, is refused at once (`Refused`, `gateway.reliability`); otherwise it is attempted
+holding a slot: an attempt that exceeds its deployment's first-byte or total timeout becomes
+`UpstreamError("timeout")`, a failure the error-kind table marks as retried is retried on the same
+deployment after a jittered backoff (`gateway.reliability.backoff`) while its `retries` allow and
+its circuit stays closed, and every outcome is reported to the deployment's breaker. A failure that
+does not fall back (a 4xx: the request itself is wrong) ends the walk; any other moves on to the
+next candidate. All of it happens before the first byte reaches the client: after it, the answer
+belongs to the deployment that started it (`gateway.chat.stream`).
 
-Also here: the error a client gets when every candidate failed, since its status and `Retry-After`
-follow from the same failure kinds.
+When no candidate answered, `Exhausted` is the client's error: its status and `Retry-After` follow
+from the failure kinds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TypeVar
 
+from gateway.access.quota import Quota, Ticket
+from gateway.chat.ledger import Failures
 from gateway.chat.stream import StreamRelay
-from gateway.config import Deployment
 from gateway.protocol.errors import GatewayError
+from gateway.protocol.openai import JSON
 from gateway.reliability.backoff import Backoff
-from gateway.reliability.breaker import STATES, Breaker, build_breakers
-from gateway.reliability.concurrency import Slots, build_slots
-from gateway.telemetry.record import RequestRecord
-from gateway.upstream.base import Refused, Target, UpstreamError
+from gateway.reliability.breaker import Breaker, Breakers
+from gateway.reliability.concurrency import Concurrency, Slot
+from gateway.upstream.base import Backend, Refused, Target, UpstreamCall, UpstreamError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-Failures = list[tuple[str, UpstreamError]]
+RelayFactory = Callable[[Target, Backend], StreamRelay]
+"""Builds the relay of one stream attempt on a target with its backend."""
 
 
-class Resilience:
+@dataclass
+class Answer:
+    """A JSON answer and where it came from."""
+
+    target: Target
+    body: JSON
+    failures: Failures
+    upstream_s: float
+
+
+@dataclass
+class OpenStream:
+    """A stream whose first chunk has arrived, with the slot and breaker of its deployment: the
+    caller must hand both to one `StreamLease`, which releases them when the stream ends."""
+
+    target: Target
+    relay: StreamRelay
+    slot: Slot
+    breaker: Breaker
+    failures: Failures
+    started: float
+    """`time.perf_counter()` when this deployment's attempts began."""
+
+
+class Exhausted(GatewayError):
+    """No candidate answered; `failures` says what each one did. Built by `exhausted`."""
+
+    def __init__(
+        self, failures: Failures, status: int, message: str, *, code: str, headers: dict[str, str]
+    ) -> None:
+        super().__init__(status, message, code=code, headers=headers)
+        self.failures = failures
+
+
+class Attempts:
+    """The walk over a request's candidates; built once, shared by every request."""
+
     def __init__(
         self,
-        deployments: Mapping[str, Deployment],
+        backends: Mapping[str, Backend],
+        breakers: Breakers,
+        concurrency: Concurrency,
+        quota: Quota,
         *,
         backoff: Backoff | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.breakers: dict[str, Breaker] = build_breakers(deployments, clock)
-        self.slots: dict[str, Slots] = build_slots(deployments)
-        self.backoff = backoff or Backoff()
+        self._backends = dict(backends)
+        self._breakers = breakers
+        self._concurrency = concurrency
+        self._quota = quota
+        self._backoff = backoff or Backoff()
         self.retries = 0
         """Attempts repeated on the same deployment, all deployments together (for metrics)."""
 
-    def circuits(self) -> dict[str, str]:
-        return {name: b.state for name, b in self.breakers.items()}
+    async def complete(
+        self, candidates: list[Target], ticket: Ticket | None, call: UpstreamCall
+    ) -> Answer:
+        """The first JSON answer among `candidates`, or `Exhausted`."""
+        failures: Failures = []
+        for target in candidates:
+            if (skip := await self._skip(ticket, target)) is not None:
+                failures.append((target.name, skip))
+                continue
+            started = time.perf_counter()
+            backend = self._backends[target.deployment.backend]
+            try:
+                slot = await self._slot(target)
+                try:
+                    # A JSON answer's first byte is the whole answer: only the total timeout.
+                    body = await self._attempts(
+                        target,
+                        functools.partial(backend.complete, target, call),
+                        target.deployment.timeout_s,
+                    )
+                finally:
+                    slot.release()
+            except UpstreamError as exc:
+                log_failure(target.name, exc)
+                failures.append((target.name, exc))
+                if not exc.falls_back:
+                    break
+                continue
+            return Answer(target, body, failures, time.perf_counter() - started)
+        raise exhausted(failures)
 
-    async def complete(self, target: Target, call: Callable[[], Awaitable[T]]) -> T:
-        """One deployment's JSON answer, or UpstreamError (Refused when it was not even tried)."""
-        dep = target.deployment
-        self.breakers[target.name].check(target.name)
-        slots = self.slots[target.name]
-        await slots.acquire()
-        try:
-            # A JSON answer's first byte is the whole answer: only the total timeout applies.
-            return await self._attempts(target, call, dep.timeout_s)
-        finally:
-            slots.release()
+    async def open_stream(
+        self,
+        candidates: list[Target],
+        ticket: Ticket | None,
+        call: UpstreamCall,
+        relay_for: RelayFactory,
+    ) -> OpenStream:
+        """The first stream among `candidates` whose first chunk arrives, or `Exhausted`."""
+        failures: Failures = []
+        for target in candidates:
+            if (skip := await self._skip(ticket, target)) is not None:
+                failures.append((target.name, skip))
+                continue
+            started = time.perf_counter()
+            dep, backend = target.deployment, self._backends[target.deployment.backend]
 
-    async def open_stream(self, target: Target, make: Callable[[], StreamRelay]) -> StreamRelay:
-        """A relay whose first chunk has arrived. The caller owns the returned relay's slot and
-        must call `stream_done` once when the stream ends, however it ends."""
-        dep = target.deployment
-        self.breakers[target.name].check(target.name)
-        slots = self.slots[target.name]
-        await slots.acquire()
+            async def attempt(target: Target = target, backend: Backend = backend) -> StreamRelay:
+                relay = relay_for(target, backend)
+                await relay.open(total_timeout_s=target.deployment.timeout_s)
+                return relay
 
-        async def attempt() -> StreamRelay:
-            relay = make()
-            await relay.open(total_timeout_s=dep.timeout_s)
-            return relay
+            try:
+                slot = await self._slot(target)
+                try:
+                    relay = await self._attempts(
+                        target, attempt, dep.first_byte_timeout_s or dep.timeout_s
+                    )
+                except BaseException:
+                    slot.release()
+                    raise
+            except UpstreamError as exc:
+                log_failure(target.name, exc)
+                failures.append((target.name, exc))
+                if not exc.falls_back:
+                    break
+                continue
+            breaker = self._breakers[target.name]
+            return OpenStream(target, relay, slot, breaker, failures, started)
+        raise exhausted(failures)
 
-        try:
-            return await self._attempts(target, attempt, dep.first_byte_timeout_s or dep.timeout_s)
-        except BaseException:
-            slots.release()
-            raise
+    async def _skip(self, ticket: Ticket | None, target: Target) -> UpstreamError | None:
+        """Why `target` is not even tried: its key is not set, or the budget cannot pay for it."""
+        if not target.available:
+            return unavailable(target)
+        if ticket is not None and not await self._quota.cover(ticket, target.name):
+            return Refused("over_budget", "the key's budget cannot pay for it", retry_after=60)
+        return None
 
-    def stream_done(self, name: str, relay: StreamRelay) -> None:
-        self.slots[name].release()
-        if relay.error is not None and not relay.client_aborted:
-            self.breakers[name].failure(relay.error)
+    async def _slot(self, target: Target) -> Slot:
+        """A slot on `target`, or `Refused` when its circuit is open or it has none free."""
+        self._breakers[target.name].check(target.name)
+        return await self._concurrency[target.name].acquire()
 
     async def _attempts(
         self, target: Target, call: Callable[[], Awaitable[T]], first_byte_s: float
     ) -> T:
-        breaker = self.breakers[target.name]
+        breaker = self._breakers[target.name]
         attempt = 0
         while True:
             try:
@@ -110,7 +201,7 @@ class Resilience:
             breaker.failure(error)
             delay = None
             if attempt < target.deployment.retries and breaker.state == "closed":
-                delay = self.backoff.delay(attempt, error)
+                delay = self._backoff.delay(attempt, error)
             if delay is None:
                 raise error
             attempt += 1
@@ -119,13 +210,12 @@ class Resilience:
             await asyncio.sleep(delay)
 
 
-def exhausted_error(rec: RequestRecord, failures: Failures) -> GatewayError:
-    """The error for a request no deployment could answer; fills the record's error fields."""
+def exhausted(failures: Failures) -> Exhausted:
+    """The client's error for a request no deployment could answer."""
     if not failures:
-        return GatewayError(503, "no deployment is configured for this route", code="no_route")
+        message = "no deployment is configured for this route"
+        return Exhausted(failures, 503, message, code="no_route", headers={})
     last_name, last = failures[-1]
-    rec.fallback_reason = failures[0][1].kind if len(failures) > 1 else None
-    rec.error_kind = last.kind
     tried = "; ".join(
         f"{n}: {describe(e)}" + (f" ({e.message})" if isinstance(e, Refused) else "")
         for n, e in failures
@@ -133,7 +223,8 @@ def exhausted_error(rec: RequestRecord, failures: Failures) -> GatewayError:
     headers = {"x-tiergate-fallback": fallback_header(failures)}
     if last.kind == "client_error" and last.status is not None:
         # The upstream refused the request itself: the client must change it, not retry.
-        return GatewayError(
+        return Exhausted(
+            failures,
             last.status,
             f"{last_name} rejected the request: {last.message}",
             code="upstream_rejected",
@@ -143,7 +234,8 @@ def exhausted_error(rec: RequestRecord, failures: Failures) -> GatewayError:
         waits = [e.retry_after for _, e in failures if e.retry_after is not None]
         if waits:
             headers["retry-after"] = str(max(1, round(min(waits))))
-        return GatewayError(
+        return Exhausted(
+            failures,
             503,
             f"no deployment can be reached ({tried})",
             code="no_deployment_available",
@@ -152,7 +244,8 @@ def exhausted_error(rec: RequestRecord, failures: Failures) -> GatewayError:
     if last.kind == "rate_limited" and last.retry_after is not None:
         headers["retry-after"] = f"{last.retry_after:g}"
     status = 504 if last.kind == "timeout" else 502
-    return GatewayError(
+    return Exhausted(
+        failures,
         status,
         f"every deployment failed ({tried})",
         code=f"upstream_{last.kind}",
@@ -161,7 +254,7 @@ def exhausted_error(rec: RequestRecord, failures: Failures) -> GatewayError:
 
 
 def describe(error: UpstreamError) -> str:
-    """`circuit_open` / `at_capacity` for refusals, the error kind otherwise."""
+    """`circuit_open` / `at_capacity` / `over_budget` for refusals, the error kind otherwise."""
     return error.reason if isinstance(error, Refused) else error.kind
 
 
@@ -181,14 +274,3 @@ def unavailable(target: Target) -> UpstreamError:
     return UpstreamError(
         "unavailable", f"{target.deployment.api_key_env} is not set, so {target.name} is off"
     )
-
-
-__all__ = [
-    "STATES",
-    "Failures",
-    "Resilience",
-    "exhausted_error",
-    "fallback_header",
-    "log_failure",
-    "unavailable",
-]

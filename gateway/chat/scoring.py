@@ -1,9 +1,11 @@
-"""Scoring requests for the router, micro-batched.
+"""Scoring requests for the router, micro-batched, and what the gateway needs of a scorer.
 
-The gateway takes any object with `score(items) -> array of p_strong` (the trained router, or a
-test's fake). Scoring is CPU work, so it runs in a worker thread; requests that arrive while the
-encoder is busy are scored together in the next batch, so the encoder runs once per batch and
-throughput grows with load instead of queueing one request behind another.
+The gateway takes any `Scorer`: the trained router (`router.Router`), a test's or a benchmark's
+fake. The protocol carries everything the app calls: `score` (p_strong per item), a calibration
+(`threshold_for_fraction`, for policies given as a target fraction) and `info` (for `/v1/models`).
+Scoring is CPU work, so it runs in a worker thread; requests that arrive while the encoder is busy
+are scored together in the next batch, so the encoder runs once per batch and throughput grows
+with load instead of queueing one request behind another.
 """
 
 from __future__ import annotations
@@ -11,16 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
-Item = str | Sequence[dict[str, Any]]
+from router import Item
 
 
 class Scorer(Protocol):
-    def score(self, items: Sequence[Item]) -> np.ndarray: ...
+    def score(self, items: Sequence[Item]) -> np.ndarray:
+        """p_strong in [0, 1] for each item, in order; one call per batch."""
+        ...
+
+    def threshold_for_fraction(self, fraction: float) -> float:
+        """The score threshold that sends about `fraction` of typical traffic to the large tier."""
+        ...
+
+    @property
+    def info(self) -> Mapping[str, Any]:
+        """JSON-safe metadata shown in `/v1/models` (at least a `name`)."""
+        ...
 
 
 class BatchingScorer:

@@ -1,26 +1,35 @@
-"""Relaying one upstream stream to the client as Server-Sent Events, and counting what passed.
+"""A streamed answer: the relay of one upstream stream as Server-Sent Events, and its lease.
 
-`open()` pulls the first chunk before anything is sent, so a deployment that fails before its
-first byte can still be replaced by the next one. After that the relay owns the stream: it renames
-`model` to the deployment, hides the usage chunk the gateway asked for if the client did not,
-counts tokens (the upstream's usage when it sends one, an estimate marked as such otherwise), turns
-a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
+`StreamRelay.open()` pulls the first chunk before anything is sent, so a deployment that fails
+before its first byte can still be replaced by the next one. After that the relay owns the stream:
+it renames `model` to the deployment, hides the usage chunk the gateway asked for if the client did
+not, counts tokens (the upstream's usage when it sends one, an estimate marked as such otherwise),
+turns a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
 closes the upstream request and still reports what was generated.
+
+`StreamLease` owns everything a stream holds until it ends: the deployment's slot (and so its
+in-flight count), the breaker that hears about a mid-stream failure, and the request's ledger. It is
+made once the first chunk has arrived and released exactly once, however the stream ends: read to
+its end, cut by the upstream, left by the client mid-stream, or never read at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import orjson
 
+from gateway.chat.ledger import Ledger
+from gateway.config import Price
 from gateway.protocol.errors import envelope
 from gateway.protocol.openai import JSON
+from gateway.reliability.breaker import Breaker
+from gateway.reliability.concurrency import Slot
 from gateway.telemetry.tokens import estimate, reported
-from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import UpstreamError
 
 DONE = b"data: [DONE]\n\n"
@@ -110,36 +119,35 @@ class StreamRelay:
                 del chunk["usage"]
         return chunk
 
-    async def events(self, balancer: Balancer, finish: Callable[[], None]) -> AsyncIterator[bytes]:
-        """The SSE byte stream. `finish` runs exactly once when it ends, however it ends."""
+    async def events(self, finish: Callable[[], None]) -> AsyncGenerator[bytes, None]:
+        """The SSE byte stream. `finish` runs once when it ends, however it ends (and `abandon`
+        calls it instead for a stream whose events were never read)."""
         self._started = True
         try:
-            with balancer.busy(self._target):
-                if self._first is not None:
-                    first = self._rewrite(self._first)
-                    if first is not None:
-                        yield sse(first)
-                try:
-                    while True:
-                        try:
-                            # No `yield` inside the timeout: it must cancel our await, not the
-                            # client's.
-                            async with asyncio.timeout_at(self._deadline):
-                                chunk = await anext(self._chunks)
-                        except StopAsyncIteration:
-                            break
-                        except TimeoutError:
-                            raise UpstreamError(
-                                "timeout", "the stream ran past its deployment's timeout_s"
-                            ) from None
-                        out = self._rewrite(chunk)
-                        if out is not None:
-                            yield sse(out)
-                except UpstreamError as exc:
-                    self.error, self.partial = exc, True
-                    message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
-                    yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
-                yield DONE
+            if self._first is not None:
+                first = self._rewrite(self._first)
+                if first is not None:
+                    yield sse(first)
+            try:
+                while True:
+                    try:
+                        # No `yield` inside the timeout: it must cancel our await, not the client's.
+                        async with asyncio.timeout_at(self._deadline):
+                            chunk = await anext(self._chunks)
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise UpstreamError(
+                            "timeout", "the stream ran past its deployment's timeout_s"
+                        ) from None
+                    out = self._rewrite(chunk)
+                    if out is not None:
+                        yield sse(out)
+            except UpstreamError as exc:
+                self.error, self.partial = exc, True
+                message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
+                yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
+            yield DONE
         except (asyncio.CancelledError, GeneratorExit):
             self.client_aborted = self.partial = True
             raise
@@ -173,3 +181,60 @@ def _carries_content(chunk: JSON) -> bool:
         if choice.get("text"):
             return True
     return False
+
+
+class StreamLease:
+    """What a stream holds from its first chunk to its end, given back exactly once.
+
+    `events()` is the byte stream for the response; `close()` must run after the response however
+    it went (the route's response class does it). Whichever of the stream's end, the client's
+    departure or `close` comes first releases: the slot (the deployment's in-flight count drops),
+    the breaker hears of a failure the upstream caused mid-stream, and the ledger takes the
+    stream's usage and ending and finishes the request's record.
+    """
+
+    def __init__(
+        self,
+        relay: StreamRelay,
+        *,
+        slot: Slot,
+        breaker: Breaker,
+        ledger: Ledger,
+        price: Price,
+        upstream_started: float,
+    ) -> None:
+        self._relay = relay
+        self._slot = slot
+        self._breaker = breaker
+        self._ledger = ledger
+        self._price = price
+        self._upstream_started = upstream_started
+        self._released = False
+        self._events = relay.events(self.release)
+
+    def events(self) -> AsyncIterator[bytes]:
+        return self._events
+
+    def release(self) -> None:
+        """End the lease; every call after the first does nothing."""
+        if self._released:
+            return
+        self._released = True
+        relay, ledger = self._relay, self._ledger
+        self._slot.release()
+        if relay.error is not None and not relay.client_aborted:
+            self._breaker.failure(relay.error)
+        ledger.upstream(time.perf_counter() - self._upstream_started)
+        ledger.usage(
+            self._price, relay.prompt_tokens, relay.completion_tokens, estimated=relay.estimated
+        )
+        ledger.stream_ended(
+            client_aborted=relay.client_aborted, partial=relay.partial, error=relay.error
+        )
+        ledger.finish()
+
+    async def close(self) -> None:
+        """After the response: end the stream where it stopped (its `finally` releases), or, if it
+        never started, close the upstream and release as if the client had left."""
+        await self._events.aclose()
+        await self._relay.abandon(self.release)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
 from gateway.config import Deployment
@@ -119,10 +119,23 @@ class Breaker:
             )
 
 
-def build_breakers(
-    deployments: Mapping[str, Deployment], clock: Callable[[], float] = time.monotonic
-) -> dict[str, Breaker]:
-    return {
-        name: Breaker(d.breaker.failures, d.breaker.window_s, d.breaker.cooldown_s, clock, name)
-        for name, d in deployments.items()
-    }
+class Breakers:
+    """Every deployment's breaker, by name, built once from the config."""
+
+    def __init__(
+        self, deployments: Mapping[str, Deployment], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._breakers = {
+            name: Breaker(d.breaker.failures, d.breaker.window_s, d.breaker.cooldown_s, clock, name)
+            for name, d in deployments.items()
+        }
+
+    def __getitem__(self, name: str) -> Breaker:
+        return self._breakers[name]
+
+    def __iter__(self) -> Iterator[Breaker]:
+        return iter(self._breakers.values())
+
+    def states(self) -> dict[str, State]:
+        """Each deployment's circuit now: `closed`, `open` or `half_open`."""
+        return {name: b.state for name, b in self._breakers.items()}

@@ -1,32 +1,42 @@
 """Prometheus series for the reliability machinery: circuits, retries, queues, limits, counters.
 
-A custom collector read at scrape time from the live objects (`Resilience`, `Quota`), registered on
-the app's own registry next to `gateway.telemetry.prometheus`, so nothing is counted twice and
-nothing here needs a hook in the request path. Label values are deployment names from the config and
-a fixed set of reasons, so the number of series is bounded.
+A custom collector read at scrape time from the live objects that own the numbers (the breakers, the
+deployments' slots, the attempts' retry count, the quota), registered on the app's own registry next
+to `gateway.telemetry.prometheus`, so nothing is counted twice and nothing here needs a hook in the
+request path. Label values are deployment names from the config and a fixed set of reasons, so the
+number of series is bounded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from gateway.access.quota import Quota
-from gateway.chat.attempt import Resilience
-from gateway.reliability.breaker import STATES
+from gateway.reliability.breaker import STATES, Breakers
+from gateway.reliability.concurrency import Concurrency
 
 REJECTION_REASONS = ("rpm", "tpm", "budget")
 
 
 class ReliabilityCollector(Collector):
-    def __init__(self, resilience: Resilience, quota: Quota) -> None:
-        self._resilience = resilience
+    def __init__(
+        self,
+        breakers: Breakers,
+        concurrency: Concurrency,
+        quota: Quota,
+        retries: Callable[[], int],
+    ) -> None:
+        self._breakers = breakers
+        self._concurrency = concurrency
         self._quota = quota
+        self._retries = retries
+        """Attempts repeated on the same deployment so far (`Attempts.retries`)."""
 
     def collect(self) -> Iterator[Metric]:
-        res, quota = self._resilience, self._quota
+        quota = self._quota
         state = GaugeMetricFamily(
             "tiergate_circuit_state",
             "1 for the state each deployment's circuit breaker is in (closed, open, half_open).",
@@ -43,19 +53,19 @@ class ReliabilityCollector(Collector):
             "timeout.",
             labels=("deployment",),
         )
-        for name, breaker in res.breakers.items():
-            current = breaker.state
+        for breaker in self._breakers:
+            name, current = breaker.name, breaker.state
             for s in STATES:
                 state.add_metric((name, s), 1.0 if s == current else 0.0)
             opened.add_metric((name,), float(breaker.opened))
-            refused.add_metric((name,), float(res.slots[name].refused))
+            refused.add_metric((name,), float(self._concurrency[name].refused))
         yield state
         yield opened
         yield refused
         yield CounterMetricFamily(
             "tiergate_upstream_retries",
             "Attempts repeated on the same deployment after a failure, before any fallback.",
-            value=float(res.retries),
+            value=float(self._retries()),
         )
         rejected = CounterMetricFamily(
             "tiergate_limit_rejections",

@@ -1,8 +1,9 @@
 """What the gateway reports about each request once it is over, and who listens.
 
-The chat service fills one `RequestRecord` per accepted request, whatever happened to it (answered,
-failed upstream, aborted by the client), and hands it to every `Telemetry` sink: Prometheus metrics,
-the request log. Sinks must not block: `record` is called on the event loop.
+One `RequestRecord` per accepted request, whatever happened to it (answered, failed upstream,
+aborted by the client), written by one module only, the request's ledger (`gateway.chat.ledger`),
+which hands it to every `Telemetry` sink: Prometheus metrics, the request log, a test's collector.
+Sinks must not block: `record` is called on the event loop.
 """
 
 from __future__ import annotations

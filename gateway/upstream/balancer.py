@@ -1,28 +1,30 @@
 """Spreading a tier's traffic over its deployments, and knowing which ones can take it.
 
-The balancer is the gateway's only view of deployment state: which are available (their key is
-set) and how many requests each has in flight. It orders a tier's deployments for one request,
-round-robin or least-in-flight as the config says; the service tries them in that order.
+The balancer orders a tier's deployments for one request, round-robin or least-in-flight as the
+config says; the service tries them in that order, available ones (their key is set) first. It
+keeps no count of its own: least-in-flight reads the in-flight counts that
+`gateway.reliability.concurrency` owns.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 from gateway.config import GatewayConfig
+from gateway.reliability.concurrency import Concurrency
 from gateway.upstream.base import Target
 from policies import TierName
 
 
 class Balancer:
-    def __init__(self, config: GatewayConfig, targets: Mapping[str, Target]) -> None:
+    def __init__(
+        self, config: GatewayConfig, targets: Mapping[str, Target], concurrency: Concurrency
+    ) -> None:
         self._config = config
         self.targets = dict(targets)
+        self._concurrency = concurrency
         self._turn = {tier: itertools.count() for tier in config.tiers}
-        self.in_flight: Counter[str] = Counter()
 
     def order(self, tier: TierName) -> list[Target]:
         """The tier's deployments, best first, unavailable ones included (last) so the caller
@@ -33,17 +35,9 @@ class Balancer:
             start = next(self._turn[tier]) % len(names)
             names = names[start:] + names[:start]
         else:
-            names.sort(key=lambda n: self.in_flight[n])
+            names.sort(key=self._concurrency.in_flight)
         targets = [self.targets[n] for n in names]
         return [t for t in targets if t.available] + [t for t in targets if not t.available]
 
     def tier_available(self, tier: TierName) -> bool:
         return any(self.targets[n].available for n in self._config.tiers[tier].deployments)
-
-    @contextmanager
-    def busy(self, name: str) -> Iterator[None]:
-        self.in_flight[name] += 1
-        try:
-            yield
-        finally:
-            self.in_flight[name] -= 1

@@ -1,8 +1,9 @@
 """Readiness: can each tier reach at least one deployment right now?
 
-A deployment counts as reachable when its key (if it needs one) is set and, if it has an
-`api_base`, its `/models` endpoint answers below 500 within two seconds. Hosted providers without
-an `api_base` are not probed: a probe would cost a request against someone's quota.
+A deployment counts as reachable when its key (if it needs one) is set, its circuit is not open
+(it asks the breakers, `gateway.reliability.breaker`) and, if it has an `api_base`, its `/models`
+endpoint answers below 500 within two seconds. Hosted providers without an `api_base` are not
+probed: a probe would cost a request against someone's quota. `Readiness` is what `/ready` asks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import httpx
 
 from gateway.config import GatewayConfig
+from gateway.reliability.breaker import Breakers
 from gateway.upstream.base import Target
 
 PROBE_TIMEOUT_S = 2.0
@@ -40,7 +42,7 @@ async def probe(client: httpx.AsyncClient, target: Target) -> tuple[bool, str]:
 async def readiness(
     client: httpx.AsyncClient,
     config: GatewayConfig,
-    targets: dict[str, Target],
+    targets: Mapping[str, Target],
     circuits: Mapping[str, str] | None = None,
 ) -> tuple[bool, dict[str, Any]]:
     """(ready, report): ready when every tier has at least one reachable deployment. A deployment
@@ -65,3 +67,23 @@ async def readiness(
         }
     ready = all(t["available"] for t in tiers.values())
     return ready, {"status": "ready" if ready else "degraded", "tiers": tiers}
+
+
+class Readiness:
+    """The answer to `/ready`, from the deployments and their breakers; built once per app."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        config: GatewayConfig,
+        targets: Mapping[str, Target],
+        breakers: Breakers,
+    ) -> None:
+        self._client = client
+        self._config = config
+        self._targets = dict(targets)
+        self._breakers = breakers
+
+    async def check(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, report) now; see `readiness`."""
+        return await readiness(self._client, self._config, self._targets, self._breakers.states())

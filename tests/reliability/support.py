@@ -88,9 +88,8 @@ def start(
     tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
 ) -> Gateway:
     """A gateway on loopback with a `Records` sink attached to its chat service."""
-    running = start_gateway(tmp_path, config, env, **settings)
     records = Records()
-    running.server.config.app.state.service.telemetry.append(records)
+    running = start_gateway(tmp_path, config, env, sinks=[records], **settings)
     return Gateway(running, records)
 
 

@@ -7,9 +7,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from gateway.chat.stream import StreamRelay
-from gateway.config import parse_config
-from gateway.upstream.balancer import Balancer
-from tests.support.gateway import two_tier_config
 
 
 class Upstream:
@@ -30,16 +27,12 @@ def relay(upstream: Upstream) -> StreamRelay:
     )
 
 
-def balancer() -> Balancer:
-    return Balancer(parse_config(two_tier_config("http://a/v1", "http://b/v1")), {})
-
-
 async def test_a_stream_never_read_is_closed_and_reported_once() -> None:
     upstream = Upstream()
     r = relay(upstream)
     await r.open()
     finished: list[bool] = []
-    events = r.events(balancer(), lambda: finished.append(True))
+    events = r.events(lambda: finished.append(True))
     await r.abandon(lambda: finished.append(True))
     await r.abandon(lambda: finished.append(True))
     assert finished == [True] and upstream.closed
@@ -53,7 +46,7 @@ async def test_abandon_after_a_whole_stream_does_nothing() -> None:
     r = relay(upstream)
     await r.open()
     finished: list[bool] = []
-    out = [e async for e in r.events(balancer(), lambda: finished.append(True))]
+    out = [e async for e in r.events(lambda: finished.append(True))]
     assert out[-1] == b"data: [DONE]\n\n" and len(out) == 4
     await r.abandon(lambda: finished.append(True))
     assert finished == [True] and not r.client_aborted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ import yaml
 
 from gateway.app import create_app
 from gateway.settings import Settings
+from gateway.telemetry.record import Telemetry
 from tests.support.scoring import KeywordScorer
 from tests.support.upstream import serve_in_thread
 
@@ -66,6 +68,8 @@ def start_gateway(
     tmp_path: Path,
     config: dict[str, Any],
     env: dict[str, str] | None = None,
+    *,
+    sinks: Sequence[Telemetry] = (),
     **settings: Any,
 ) -> RunningGateway:
     backend = BACKEND.get()
@@ -82,6 +86,7 @@ def start_gateway(
         Settings(config_path=path, log_dir=tmp_path / "logs", **settings),
         scorer=scorer,
         env=env or {},
+        sinks=sinks,
     )
     server, thread, sock = serve_in_thread(app)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"

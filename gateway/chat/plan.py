@@ -1,0 +1,158 @@
+"""Planning one request: which deployments to try, in which order, and what the key may spend.
+
+`Planner.plan` resolves the name the client sent (`auto`, `auto:<policy>`, a deployment), checks
+the caller's key against it, and, for a routed request, asks the router for a score and the policy
+for a tier: the candidates are that tier's deployments (in the balancer's order), then each
+fallback tier's, minus those the key may not reach. `Planner.admit` then reserves the request's
+share of the key's limits (`gateway.access.quota`); a policy that downgrades instead of refusing
+leaves only the small tier's candidates (`policies.admission`). Both report what they decided to
+the request's ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from gateway.access.keys import ApiKey, authorize
+from gateway.access.quota import Quota, Ticket
+from gateway.access.request_limits import completion_budget
+from gateway.chat.ledger import Ledger
+from gateway.chat.scoring import BatchingScorer
+from gateway.config import GatewayConfig
+from gateway.protocol.errors import GatewayError
+from gateway.protocol.openai import ChatCompletionRequest, RoutedRequest
+from gateway.telemetry.tokens import estimate, reservation_estimate
+from gateway.upstream.balancer import Balancer
+from gateway.upstream.base import Target
+from policies import (
+    Decision,
+    InvalidTier,
+    Policy,
+    RouteRequest,
+    TierName,
+    after_downgrade,
+    downgrades,
+    forced_tier,
+    reservation_costs,
+)
+
+TIER_HEADER = "x-tiergate-tier"
+
+
+@dataclass
+class Plan:
+    """The deployments one request may try, in order, and what it holds against its key."""
+
+    policy: Policy | None
+    """None for a direct request (the client named a deployment)."""
+    decision: Decision | None
+    candidates: list[Target]
+    tier_of: dict[str, TierName] = field(default_factory=dict)
+    ticket: Ticket | None = None
+
+    def tier(self, target: Target) -> TierName | None:
+        return self.tier_of.get(target.name)
+
+
+class Planner:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        policies: Mapping[str, Policy],
+        balancer: Balancer,
+        scorer: BatchingScorer,
+        quota: Quota,
+    ) -> None:
+        self._config = config
+        self._policies = dict(policies)
+        self._balancer = balancer
+        self._scorer = scorer
+        self._quota = quota
+
+    def model_names(self) -> list[str]:
+        """Every name a client may send as `model`."""
+        return ["auto", *(f"auto:{p}" for p in self._policies), *self._config.deployments]
+
+    async def plan(
+        self,
+        request: RoutedRequest,
+        headers: Mapping[str, str],
+        key: ApiKey | None,
+        ledger: Ledger,
+    ) -> Plan:
+        policy, direct = self._resolve(request.model)
+        authorize(
+            key,
+            policy=policy.name if policy is not None else None,
+            deployment=direct.name if direct is not None else None,
+        )
+        try:
+            forced = forced_tier(headers.get(TIER_HEADER))
+        except InvalidTier as exc:
+            raise GatewayError(
+                400, f"header {TIER_HEADER} {exc}", code="invalid_tier", param=TIER_HEADER
+            ) from None
+        if direct is not None:
+            tier = self._config.tier_of(direct.name)
+            ledger.direct(tier)
+            return Plan(None, None, [direct], {direct.name: tier} if tier else {})
+        assert policy is not None
+        p_strong, router_s = await self._scorer.score(request.routing_items())
+        route = RouteRequest(
+            prompt_tokens=estimate(request.prompt_chars()),
+            needs_tools=isinstance(request, ChatCompletionRequest) and bool(request.tools),
+            forced_tier=forced,
+        )
+        decision = policy.decide(route, p_strong)
+        ledger.routed(decision, router_s)
+        candidates: list[Target] = []
+        tier_of: dict[str, TierName] = {}
+        for tier in (decision.tier, *decision.fallbacks):
+            for target in self._balancer.order(tier):
+                if key is None or key.may_reach(target.name):
+                    candidates.append(target)
+                    tier_of[target.name] = tier
+        if not candidates:
+            authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
+        return Plan(policy, decision, candidates, tier_of)
+
+    async def admit(
+        self, plan: Plan, request: RoutedRequest, key: ApiKey | None, ledger: Ledger
+    ) -> None:
+        """Reserve the request's share of `key`'s limits (429 or 503 when it does not fit)."""
+        if key is None:
+            return
+        downgrade = downgrades(plan.policy.spec if plan.policy is not None else None)
+        prompt = reservation_estimate(request.prompt_chars())
+        completion = completion_budget(request, self._config.limits.reserve_completion_tokens)
+        costs = {t.name: t.deployment.price.cost(prompt, completion) for t in plan.candidates}
+        first, small = reservation_costs(
+            [(plan.tier(t), costs[t.name]) for t in plan.candidates], downgrade
+        )
+        ticket = await self._quota.admit(
+            key,
+            tokens=prompt + completion,
+            cost_usd=first,
+            small_cost_usd=small,
+            downgrade=downgrade,
+            costs=costs,
+        )
+        plan.ticket = ticket
+        ledger.holds(ticket)
+        if ticket.downgraded:
+            plan.candidates = after_downgrade(plan.candidates, plan.tier)
+
+    def _resolve(self, model: str) -> tuple[Policy | None, Target | None]:
+        if model == "auto":
+            return self._policies[self._config.default_policy], None
+        if model.startswith("auto:") and model[5:] in self._policies:
+            return self._policies[model[5:]], None
+        if model in self._balancer.targets:
+            return None, self._balancer.targets[model]
+        raise GatewayError(
+            404,
+            f"model {model!r} does not exist; use one of: {', '.join(self.model_names())}",
+            code="model_not_found",
+            param="model",
+        )

@@ -1,0 +1,70 @@
+"""FastAPI dependencies: how a route gets the services built at start-up and the caller's key.
+
+The app puts each service on `app.state` once (`gateway.app`); this module is the only reader.
+Routes declare what they need with the `Annotated` types below and never touch `request.app.state`.
+
+Routes with a request body authenticate inside the route, through `Keys`, instead of with `Caller`:
+FastAPI runs dependencies before it validates the body, and a client must keep getting the body's
+400 (what is wrong with the JSON) before the key's 401, as it always has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from gateway.access.keys import ApiKey, KeyRing
+from gateway.access.quota import Quota
+from gateway.chat.service import ChatService
+from gateway.protocol.openai import ModelList
+from gateway.upstream.probes import Readiness
+
+
+def _service(request: Request) -> ChatService:
+    return cast(ChatService, request.app.state.service)
+
+
+def _keys(request: Request) -> KeyRing:
+    return cast(KeyRing, request.app.state.keys)
+
+
+def _quota(request: Request) -> Quota:
+    return cast(Quota, request.app.state.quota)
+
+
+def _readiness(request: Request) -> Readiness:
+    return cast(Readiness, request.app.state.readiness)
+
+
+def _models(request: Request) -> ModelList:
+    catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
+    return catalogue()
+
+
+Service = Annotated[ChatService, Depends(_service)]
+Keys = Annotated[KeyRing, Depends(_keys)]
+QuotaDep = Annotated[Quota, Depends(_quota)]
+ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+Models = Annotated[ModelList, Depends(_models)]
+"""The catalogue of `/v1/models`, as of now (`gateway.api.models.catalogue`)."""
+
+
+def _caller(request: Request, keys: Keys) -> ApiKey | None:
+    return keys.authenticate(request.headers)
+
+
+def _admin(request: Request, keys: Keys) -> ApiKey | None:
+    return keys.authenticate_admin(request.headers)
+
+
+def metrics_access(request: Request, keys: Keys) -> None:
+    """`/metrics` takes any valid key when `limits.metrics_require_key` is set."""
+    keys.authenticate_metrics(request.headers)
+
+
+Caller = Annotated[ApiKey | None, Depends(_caller)]
+"""The caller's key (401 without a valid one; None when the gateway is open)."""
+Admin = Annotated[ApiKey | None, Depends(_admin)]
+"""An admin key (401, or 403 for a key that is not an admin's)."""
