@@ -1,8 +1,15 @@
 """Process settings: the one place the gateway reads its environment.
 
-Environment variables (prefix `TIERGATE_`) first, then the defaults here. The routing config (a
-YAML file, see `gateway.config`) is separate: settings say where it is. Handed out through
-`app.state.settings`, never imported as a global, so tests build their own.
+Environment variables (prefix `TIERGATE_`) first, then the defaults here. `Settings` are the
+gateway process's (`tiergate serve`: built by the command, passed to `create_app`, never imported
+as a global, so tests build their own); `CommandSettings` are what the other commands read (`up`,
+`models prepare`, `logs`, and the `--host`/`--port` defaults of `serve` and `up`). Both share the
+listen address and the log directory, defined once in `_Shared`. The routing config (a YAML file,
+see `gateway.config`) is separate: settings say where it is. `environ()` hands out the variables the
+config names itself (`${NAME}`, `api_key_env`, `key_env`), `prometheus_multiproc_dir()`
+prometheus-client's own.
+
+The router reads its own settings (`router.settings`): it knows nothing of the gateway.
 """
 
 from __future__ import annotations
@@ -11,22 +18,37 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.telemetry.requestlog import DEFAULT_QUEUE_SIZE, LINGER_S
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-def _default_log_dir() -> Path:
+
+def default_log_dir() -> Path:
+    """Where the request log and `tiergate up`'s child logs go unless TIERGATE_LOG_DIR says."""
     return Path.home() / ".cache" / "tiergate" / "logs"
 
 
-class Settings(BaseSettings):
+def default_models_dir() -> Path:
+    """Where `tiergate models prepare` writes checkpoints unless TIERGATE_MODELS_DIR says (the
+    local config's `model_path` points there too)."""
+    return Path.home() / ".cache" / "tiergate" / "models"
+
+
+class _Shared(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TIERGATE_", extra="ignore")
 
-    config_path: Path = Field(description="YAML routing config (deployments, tiers, policies)")
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
+    log_dir: Path = Field(default_factory=default_log_dir)
+
+
+class Settings(_Shared):
+    """The gateway process's settings."""
+
+    config_path: Path = Field(description="YAML routing config (deployments, tiers, policies)")
 
     # Request limits: over them the client gets an OpenAI error envelope, never a 500.
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
@@ -44,7 +66,6 @@ class Settings(BaseSettings):
     )
 
     # Telemetry.
-    log_dir: Path = Field(default_factory=_default_log_dir)
     request_log: bool = True
     request_log_queue_size: int = Field(
         DEFAULT_QUEUE_SIZE,
@@ -59,7 +80,33 @@ class Settings(BaseSettings):
     metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")
 
 
+class CommandSettings(_Shared):
+    """What `tiergate up`, `tiergate models prepare` and `tiergate logs` read."""
+
+    models_dir: Path = Field(default_factory=default_models_dir)
+    vllm_command: str | None = Field(None, description="argv prefix replacing vLLM's server")
+    vllm_python: str | None = Field(None, description="the vLLM environment's interpreter")
+    gateway_command: str | None = Field(None, description="argv prefix replacing the gateway's")
+    vllm_start_timeout: float = Field(900.0, description="seconds for every vLLM to serve")
+
+    # vLLM's and torch's own variables, passed to vLLM children with our defaults.
+    vllm_use_aot_compile: str = Field(
+        "0", validation_alias=AliasChoices("VLLM_USE_AOT_COMPILE", "vllm_use_aot_compile")
+    )
+    torchinductor_cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "vllm" / "torchinductor",
+        validation_alias=AliasChoices("TORCHINDUCTOR_CACHE_DIR", "torchinductor_cache_dir"),
+    )
+
+
 def environ() -> Mapping[str, str]:
     """The process environment, for the variables the config names itself: `${NAME}` in the
-    YAML, a deployment's `api_key_env`, a key's `key_env`."""
+    YAML, a deployment's `api_key_env`, a key's `key_env`; and what child processes inherit."""
     return os.environ
+
+
+def prometheus_multiproc_dir() -> Path | None:
+    """prometheus-client's multiprocess directory (`PROMETHEUS_MULTIPROC_DIR`), if set. It must be
+    set before the process starts: prometheus-client reads it when it creates its values."""
+    path = os.environ.get(MULTIPROC_ENV)
+    return Path(path) if path else None

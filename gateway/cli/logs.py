@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import sqlite3
 import sys
@@ -44,15 +43,10 @@ def parse_since(text: str) -> float | None:
 
 def default_db_path() -> Path:
     """Where the gateway writes its log: `TIERGATE_LOG_DIR`, else the settings' default."""
+    from gateway.settings import CommandSettings
     from gateway.telemetry.requestlog import DB_FILENAME
 
-    env = os.environ.get("TIERGATE_LOG_DIR")
-    if env:
-        return Path(env) / DB_FILENAME
-    from gateway.settings import Settings
-
-    default = Settings.model_fields["log_dir"].get_default(call_default_factory=True)
-    return Path(default) / DB_FILENAME
+    return CommandSettings().log_dir / DB_FILENAME
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -9,21 +9,31 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
 
 def add_listen_arguments(parser: argparse.ArgumentParser, port_help: str) -> None:
     """`--host` and `--port` for the gateway, defaulting to TIERGATE_HOST and TIERGATE_PORT;
-    shared by `serve` and `up` so both listen where the same environment says."""
-    parser.add_argument("--host", default=os.environ.get("TIERGATE_HOST", "127.0.0.1"))
+    shared by `serve` and `up` so both listen where the same environment says. The defaults are
+    read when the command runs (`listen_address`), so `--help` reads no settings."""
+    parser.add_argument("--host", default=None)
     parser.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("TIERGATE_PORT", "8080")),
-        help=f"{port_help} (default 8080, or TIERGATE_PORT)",
+        "--port", type=int, default=None, help=f"{port_help} (default 8080, or TIERGATE_PORT)"
     )
+
+
+def listen_address(args: argparse.Namespace) -> tuple[str, int]:
+    """(host, port): the command line's, else the settings' (TIERGATE_HOST, TIERGATE_PORT)."""
+    from gateway.settings import CommandSettings
+
+    host: str | None = args.host
+    port: int | None = args.port
+    if host is None or port is None:
+        settings = CommandSettings()
+        host = settings.host if host is None else host
+        port = settings.port if port is None else port
+    return host, port
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    return serve(config_path=args.config, host=args.host, port=args.port)
+    host, port = listen_address(args)
+    return serve(config_path=args.config, host=host, port=port)
 
 
 def serve(config_path: str, host: str, port: int) -> int:

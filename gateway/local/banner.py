@@ -7,21 +7,22 @@ the examples are ready to paste.
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 
 from gateway.config import Deployment, GatewayConfig
 
 
-def availability(dep: Deployment) -> str:
-    """How the deployment is reached, or why it cannot be, as the gateway will judge it."""
-    if dep.api_key_env and not os.environ.get(dep.api_key_env):
+def availability(dep: Deployment, env: Mapping[str, str]) -> str:
+    """How the deployment is reached, or why it cannot be, as the gateway will judge it from the
+    same environment `env`."""
+    if dep.api_key_env and not env.get(dep.api_key_env):
         return f"unavailable: {dep.api_key_env} is not set"
     if dep.serve is not None:
         return f"local vLLM on port {dep.serve.port}"
     return f"via {dep.api_base}" if dep.api_base else "hosted"
 
 
-def banner(config: GatewayConfig, url: str) -> list[str]:
+def banner(config: GatewayConfig, url: str, env: Mapping[str, str]) -> list[str]:
     """The lines printed once everything is healthy."""
     rule = "-" * 72
     lines = [rule, f"tiergate is up: {url}/v1  (OpenAI-compatible)", ""]
@@ -32,7 +33,7 @@ def banner(config: GatewayConfig, url: str) -> list[str]:
         lines.append(f"  {tier_name} tier:")
         for name in tier.deployments:
             dep = config.deployments[name]
-            lines.append(f"    {name:<20} {dep.model:<32} {availability(dep)}")
+            lines.append(f"    {name:<20} {dep.model:<32} {availability(dep, env)}")
     policy = config.default_policy
     lines += [
         "",

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from gateway.settings import environ
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -83,7 +85,7 @@ class Child:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.spec.env},
+            env={**environ(), **self.spec.env},
             cwd=self.spec.cwd,
             start_new_session=True,
             # prctl must run in the forked child. PR_SET_PDEATHSIG follows the *thread* that
@@ -104,7 +106,7 @@ class Child:
             return False
         if self.spec.health_url is None:
             return True
-        return probe(self.spec.health_url, timeout_s)
+        return http_ok(self.spec.health_url, timeout_s)
 
     def stop(self) -> None:
         """SIGTERM the child's process group, then SIGKILL it after the grace period."""
@@ -132,7 +134,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def probe(url: str, timeout_s: float = 2.0) -> bool:
+def http_ok(url: str, timeout_s: float = 2.0) -> bool:
     """True when `url` answers HTTP 200. Loopback only, so no proxy is consulted."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:

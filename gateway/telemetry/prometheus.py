@@ -19,7 +19,6 @@ workers start). Without it, run one worker per process and let Prometheus scrape
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterable
 from typing import get_args
@@ -35,6 +34,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from gateway.settings import prometheus_multiproc_dir
 from gateway.telemetry.record import RequestRecord
 from gateway.upstream.base import ErrorKind
 
@@ -42,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 NONE = "none"
 OTHER = "other"
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds. Whole requests to a large model can take a minute; a gateway's own overhead is
 # sub-millisecond, so the two get their own scales.
@@ -286,10 +285,10 @@ class GatewayMetrics:
 
     def render(self) -> bytes:
         """The text exposition format; every worker's values merged in multiprocess mode."""
-        path = os.environ.get(MULTIPROC_ENV)
-        if path:
+        path = prometheus_multiproc_dir()
+        if path is not None:
             merged = CollectorRegistry()
-            MultiProcessCollector(merged, path=path)  # type: ignore[no-untyped-call]
+            MultiProcessCollector(merged, path=str(path))  # type: ignore[no-untyped-call]
             return bytes(generate_latest(merged))
         return bytes(generate_latest(self.registry))
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from gateway.config import load_config
-from gateway.local.children import Child, ChildSpec, probe
-from gateway.local.supervisor import Backoff, Supervisor, plan, vllm_spec
+from gateway.local.children import Child, ChildSpec, http_ok
+from gateway.local.supervisor import RestartBackoff, Supervisor, plan, vllm_spec
 
 FAKE = Path(__file__).with_name("fake_server.py")
 REPO = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_a_killed_backend_is_restarted_and_everything_stops(tmp_path: Path, pid_
         backends=[fake_spec("vllm:fake", tmp_path, backend_port)],
         front=fake_spec("gateway", tmp_path, front_port),
         start_timeout_s=20,
-        backoff=Backoff(initial_s=0.2, maximum_s=1.0),
+        backoff=RestartBackoff(initial_s=0.2, maximum_s=1.0),
         poll_s=0.1,
         on_ready=["READY"],
     )
@@ -89,13 +89,13 @@ def test_a_killed_backend_is_restarted_and_everything_stops(tmp_path: Path, pid_
     thread = threading.Thread(target=lambda: result.append(sup.run()))
     thread.start()
     try:
-        assert wait_for(lambda: probe(f"http://127.0.0.1:{front_port}/health"))
+        assert wait_for(lambda: http_ok(f"http://127.0.0.1:{front_port}/health"))
         servers = _pids(pid_dir, "server")
         assert len(servers) == 2
         backend_pid = next(p for p in servers if _listens(p, backend_port))
         os.kill(backend_pid, signal.SIGKILL)
         assert wait_for(lambda: len(_pids(pid_dir, "server")) == 3), "backend was not restarted"
-        assert wait_for(lambda: probe(f"http://127.0.0.1:{backend_port}/health"))
+        assert wait_for(lambda: http_ok(f"http://127.0.0.1:{backend_port}/health"))
     finally:
         sup.stopping.set()
         thread.join(timeout=30)
@@ -118,7 +118,7 @@ def test_a_backend_that_never_gets_healthy_fails_start_up(tmp_path: Path, pid_di
 
 
 def test_backoff_doubles_up_to_its_ceiling() -> None:
-    b = Backoff(initial_s=1, maximum_s=10)
+    b = RestartBackoff(initial_s=1, maximum_s=10)
     assert [b.delay(n) for n in (1, 2, 3, 4, 5)] == [1, 2, 4, 8, 10]
 
 
