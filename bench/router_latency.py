@@ -94,7 +94,7 @@ def latency_rows(routers: dict[str, Any], repeats: int) -> list[tuple[Any, ...]]
 def agreement(routers: dict[str, Any], data: Path, sample: int) -> dict[str, Any]:
     """max / mean |p_strong(openvino) - p_strong(torch)| over distinct prompts of ``data``."""
     from router.features import get_feature
-    from router.sources import load_path
+    from router.training.sources import load_path
 
     text_of = get_feature("last_user").text
     assert text_of is not None

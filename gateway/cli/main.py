@@ -1,8 +1,8 @@
 """The `tiergate` command: `tiergate = "gateway.cli.main:main"`.
 
 Each command group lives beside the code it drives and registers itself here through one hook,
-`register(subparsers)`: `serve` (gateway.cli.serve), `up` and `models` (gateway.local.cli),
-`router` (router.cli), `logs` (gateway.cli.logs). Command modules import nothing heavy at import
+`register(subparsers)`: `serve` (gateway.cli.serve), `up` and `models` (gateway.local.cli), `router`
+(router.training.cli), `logs` (gateway.cli.logs). Command modules import nothing heavy at import
 time, so `tiergate --help` is instant; the work is imported when a command runs.
 """
 
@@ -13,7 +13,12 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES = ("gateway.cli.serve", "gateway.local.cli", "router.cli", "gateway.cli.logs")
+COMMAND_MODULES = (
+    "gateway.cli.serve",
+    "gateway.local.cli",
+    "router.training.cli",
+    "gateway.cli.logs",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from router_testdata import write_jsonl
 
-from router import cli
+from router.training import cli
 
 
 def run(argv: list[str]) -> int:
@@ -25,7 +25,7 @@ def test_import_is_light() -> None:
     import sys
 
     probe = (
-        "import sys, router, router.cli; "
+        "import sys, router, router.training.cli; "
         "heavy = [m for m in ('torch', 'sentence_transformers', 'sklearn', 'matplotlib') "
         "if m in sys.modules]; print(heavy)"
     )
@@ -34,7 +34,7 @@ def test_import_is_light() -> None:
 
 
 def test_label_choices_are_the_registered_labels_sorted() -> None:
-    from router.labels import LABEL_NAMES
+    from router.training.labels import LABEL_NAMES
 
     assert cli.LABEL_CHOICES == LABEL_NAMES == tuple(sorted(LABEL_NAMES))
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from router.errors import RouterError
-from router.labels import make_labels, strong_only, weak_wrong
-from router.metrics import oracle_scores, quality_curve, random_metrics, routing_metrics
+from router.training.labels import make_labels, strong_only, weak_wrong
+from router.training.metrics import oracle_scores, quality_curve, random_metrics, routing_metrics
 
 # Five prompts: one only the weak model gets right, two only the strong one, one both, one neither.
 WEAK = np.array([1.0, 0.0, 0.0, 1.0, 0.0])

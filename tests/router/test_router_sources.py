@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from router_testdata import STRONG, WEAK, write_csv, write_jsonl
 
-from router.data import load_jsonl, load_prompts
 from router.errors import DataError
-from router.sources import load_path
+from router.training.data import load_jsonl, load_prompts
+from router.training.sources import load_path
 
 
 def test_shared_layout_loads_every_source(shared_layout: Path) -> None:

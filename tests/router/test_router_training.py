@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from router.data import Example
 from router.errors import RouterError
-from router.evaluation import NAIVE, leave_one_source_out, pooled, summary
-from router.training import TrainConfig, feature_matrix, source_weights, train, train_arrays
+from router.training.data import Example
+from router.training.evaluation import NAIVE, leave_one_source_out, pooled, summary
+from router.training.fit import TrainConfig, feature_matrix, source_weights, train, train_arrays
 
 
 def synthetic(n_per_source: int = 40) -> list[Example]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from router.metrics import oracle_scores, quality_curve
+from router.training.metrics import oracle_scores, quality_curve
 
 
 def save_curve(

@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from router.training import DEFAULT_MAX_LENGTH
+from router.training.fit import DEFAULT_MAX_LENGTH
 
 Handler = Callable[[argparse.Namespace], int]
 # router.labels.LABEL_NAMES, spelled out to keep numpy out of start-up (a test checks they agree);
@@ -155,11 +155,11 @@ def _encoder_arg(p: argparse.ArgumentParser) -> None:
 
 
 def _lazy(name: str) -> Handler:
-    """A handler importing router.commands only when the command runs; errors exit with 2."""
+    """A handler importing router.training.commands only when the command runs; errors exit 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from router import commands
         from router.errors import RouterError
+        from router.training import commands
 
         handler: Handler = getattr(commands, name)
         try:

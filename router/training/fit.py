@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 
 from router.artifact import Artifact
-from router.data import Example
-from router.embeddings import embed_cached
 from router.encoder import Encoder
 from router.errors import RouterError
 from router.features import featurize
-from router.labels import make_labels
-from router.metrics import routing_metrics
+from router.training.data import Example
+from router.training.embeddings import embed_cached
+from router.training.labels import make_labels
+from router.training.metrics import routing_metrics
 
 DEFAULT_FEATURES = ("last_user",)
 DEFAULT_CS = (0.001, 0.01, 0.1, 1.0)

@@ -1,4 +1,4 @@
-"""What each ``tiergate router`` subcommand does (the parser lives in router.cli).
+"""What each ``tiergate router`` subcommand does (the parser lives in router.training.cli).
 
 Each function takes the parsed arguments, raises RouterError (DataError for bad input) on a problem
 the user can fix, and returns an exit code. Output files are written atomically.
@@ -16,14 +16,14 @@ import numpy as np
 
 from router.artifact import Artifact, load_artifact, write_atomic
 from router.conversation import Conversation
-from router.data import Example, load_prompts
 from router.encoder import Encoder
 from router.errors import DataError, RouterError
-from router.training import TrainConfig
+from router.training.data import Example, load_prompts
+from router.training.fit import TrainConfig
 
 
 def _load_data(paths: list[str]) -> list[Example]:
-    from router.sources import load_path
+    from router.training.sources import load_path
 
     examples = [e for p in paths for e in load_path(p)]
     print(f"loaded {len(examples)} examples from {len(paths)} path(s)", file=sys.stderr)
@@ -55,7 +55,7 @@ def _features(text: str) -> tuple[str, ...]:
 def train(args: argparse.Namespace) -> int:
     """Train on --data and write --out/router.json."""
     from router.encoder import load_encoder
-    from router.training import train as train_artifact
+    from router.training.fit import train as train_artifact
 
     config = _train_config(args)
     examples = _load_data(args.data)
@@ -71,9 +71,9 @@ def train(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Per-source and overall figures of --artifact on --data, and the curve PNG."""
-    from router.evaluation import result_for
-    from router.plot import save_curve
-    from router.report import eval_table
+    from router.training.evaluation import result_for
+    from router.training.plot import save_curve
+    from router.training.report import eval_table
 
     artifact, encoder = _artifact_and_encoder(args)
     examples = _load_data(args.data)
@@ -99,7 +99,7 @@ def loso(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from router.encoder import load_encoder
-    from router.evaluation import (
+    from router.training.evaluation import (
         NAIVE,
         POOL_PER_SOURCE,
         balanced_index,
@@ -107,9 +107,9 @@ def loso(args: argparse.Namespace) -> int:
         pooled,
         summary,
     )
-    from router.plot import save_curve
-    from router.report import eval_table
-    from router.training import feature_matrix
+    from router.training.fit import feature_matrix
+    from router.training.plot import save_curve
+    from router.training.report import eval_table
 
     config = _train_config(args)
     examples = _load_data(args.data)
@@ -229,8 +229,8 @@ def _score_cached(
     artifact: Artifact, encoder: Encoder, conversations: list[Conversation]
 ) -> np.ndarray:
     """Scores through the embedding cache (evaluation data is often scored again and again)."""
-    from router.embeddings import embed_cached
     from router.features import featurize
+    from router.training.embeddings import embed_cached
 
     def encode(texts: Sequence[str]) -> np.ndarray:
         return embed_cached(encoder, texts, max_length=artifact.encoder_max_length, progress=True)

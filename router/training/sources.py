@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from router.conversation import Conversation
-from router.data import Example, load_jsonl, outcome, read_jsonl
 from router.errors import DataError
+from router.training.data import Example, load_jsonl, outcome, read_jsonl
 
 # The 7B generalist against the best large model: the pair with a clear gap on 12 of 14 tasks,
 # like RouteLLM's Mixtral / GPT-4 (a 8B weak model is within 0.05 of the 51B one on half the tasks).

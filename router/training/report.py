@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from router.evaluation import SourceResult
-from router.metrics import RoutingMetrics
+from router.training.evaluation import SourceResult
+from router.training.metrics import RoutingMetrics
 
 
 def _num(value: float, digits: int = 3) -> str:

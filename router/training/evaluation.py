@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from router.data import Example
-from router.metrics import RoutingMetrics, oracle_scores, random_metrics, routing_metrics
-from router.training import TrainConfig, panel_arrays, train_arrays
+from router.training.data import Example
+from router.training.fit import TrainConfig, panel_arrays, train_arrays
+from router.training.metrics import RoutingMetrics, oracle_scores, random_metrics, routing_metrics
 
 # The naive baseline: MiniLM of the last 1,200 characters, C=1, label "weak model wrong".
 NAIVE = TrainConfig(
