@@ -7,7 +7,7 @@ finished once: `finish` stamps the latency, settles the key's quota ticket with 
 used, and hands the record to every sink. A second `finish` does nothing, so every path that can
 end a request (an answer, an error, a stream's end, a client that leaves) may call it.
 
-Other modules read `record`; they never write it.
+Other modules read `record`; they never write it. A fact that arrives after `finish` is dropped.
 
 `fallback_reason` follows ONE rule (`fallback_reason` below): it is the error kind of the first
 deployment that failed, recorded when the request went on from that failure to another deployment,
@@ -16,10 +16,12 @@ whether that one answered or failed too. A request whose only candidate failed d
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Concatenate, ParamSpec
 
 from gateway.access.quota import Quota, Ticket
 from gateway.config import Price
@@ -32,6 +34,21 @@ log = logging.getLogger(__name__)
 
 Failures = list[tuple[str, UpstreamError]]
 """The deployments a request tried (or skipped) without an answer, in order, and why."""
+
+P = ParamSpec("P")
+
+
+def _until_finished(
+    fact: Callable[Concatenate[Ledger, P], None],
+) -> Callable[Concatenate[Ledger, P], None]:
+    """A fact that arrives after `finish` is dropped: the sinks already hold the record (the
+    request log writes it from another thread), so it must not change under them."""
+
+    def record(ledger: Ledger, /, *args: P.args, **kwargs: P.kwargs) -> None:
+        if not ledger.finished:
+            fact(ledger, *args, **kwargs)
+
+    return functools.update_wrapper(record, fact)
 
 
 def fallback_reason(failures: Failures, answered: bool) -> str | None:
@@ -107,13 +124,19 @@ class Ledger:
     def request_id(self) -> str:
         return self._rec.request_id
 
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
     # --- the plan -------------------------------------------------------------------------------
 
+    @_until_finished
     def direct(self, tier: TierName | None) -> None:
         """The client named a deployment: no routing decision was made."""
         self._rec.decision_reason = "direct"
         self._rec.intended_tier = tier
 
+    @_until_finished
     def routed(self, decision: Decision, router_s: float) -> None:
         """A policy decided the tier, from a score that took `router_s` to compute."""
         rec = self._rec
@@ -122,26 +145,31 @@ class Ledger:
         rec.threshold = decision.threshold
         rec.decision_reason, rec.intended_tier = decision.reason, decision.tier
 
+    @_until_finished
     def holds(self, ticket: Ticket) -> None:
         """The key's quota reservation, settled by `finish` with what was used."""
         self._ticket = ticket
 
     # --- the answer -----------------------------------------------------------------------------
 
+    @_until_finished
     def served(self, deployment: str, tier: TierName | None, failures: Failures) -> None:
         """`deployment` answered, after `failures`."""
         rec = self._rec
         rec.deployment, rec.served_tier = deployment, tier
         rec.fallback_reason = fallback_reason(failures, answered=True)
 
+    @_until_finished
     def first_byte(self) -> None:
         """A stream's first chunk is ready for the client."""
         self._rec.ttft_s = time.perf_counter() - self._started
 
+    @_until_finished
     def upstream(self, seconds: float) -> None:
         """Time spent on the deployment that served: the gateway's overhead is the rest."""
         self._rec.upstream_latency_s = seconds
 
+    @_until_finished
     def usage(self, price: Price, prompt: int, completion: int, *, estimated: bool) -> None:
         """Tokens used (`estimated`: counted by the gateway, not reported), priced at the serving
         deployment's `price` and, for the counterfactual, at the large tier's."""
@@ -151,6 +179,7 @@ class Ledger:
         rec.cost_usd = price.cost(prompt, completion)
         rec.counterfactual_cost_usd = self._large_price.cost(prompt, completion)
 
+    @_until_finished
     def stream_ended(
         self, *, client_aborted: bool, partial: bool, error: UpstreamError | None
     ) -> None:
@@ -164,21 +193,25 @@ class Ledger:
 
     # --- no answer ------------------------------------------------------------------------------
 
+    @_until_finished
     def exhausted(self, failures: Failures) -> None:
         """Every candidate failed (or none was left); the last failure is the request's."""
         self._rec.fallback_reason = fallback_reason(failures, answered=False)
         if failures:
             self._rec.error_kind = failures[-1][1].kind
 
+    @_until_finished
     def failed(self, error: GatewayError) -> None:
         """The client gets `error`; an upstream's error kind, if one was recorded, stays."""
         self._rec.status_code = error.status
         self._rec.error_kind = self._rec.error_kind or error.code
 
+    @_until_finished
     def aborted(self) -> None:
         """The server is going away with the request unanswered."""
         self._rec.status_code, self._rec.client_aborted = 499, True
 
+    @_until_finished
     def crashed(self) -> None:
         """A bug of ours: still one record, and the envelope handler answers 500."""
         self._rec.status_code, self._rec.error_kind = 500, "internal"
