@@ -1,8 +1,9 @@
 """Tiergate as the benchmark runs it: `tiergate serve`'s app and server settings, one process.
 
-The one difference from `tiergate serve` is the scorer: `--scorer fake` uses the tests' keyword
-scorer (instant, so the figures show the gateway's routing path without the encoder; the router's
-own latency is measured by bench/router_latency.py), `--scorer router` the shipped trained router.
+The one difference from `tiergate serve` is the scorer: `--scorer fake` uses the bench's instant
+scorer (bench/scoring.py, so the figures show the gateway's routing path without the encoder; the
+router's own latency is measured by bench/router_latency.py), `--scorer router` the shipped trained
+router.
 `--set key=value` overrides a uvicorn option (`loop=asyncio`, `http=h11`, `access_log=true`), which
 is how the benchmark measures what uvloop, httptools and the access log cost.
 
@@ -40,9 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     scorer: Scorer | None = None
     if args.scorer == "fake":
-        from tests.support.scoring import KeywordScorer
+        from bench.scoring import InstantScorer
 
-        scorer = KeywordScorer()
+        scorer = InstantScorer()
     settings = Settings(
         config_path=args.config, host="127.0.0.1", port=args.port, log_dir=args.log_dir
     )

@@ -114,7 +114,7 @@ def render(systems: Sequence[Any], cells: Sequence[Any], meta: dict[str, Any]) -
         "SQLite request log on). `model: auto` runs twice: with the shipped trained router "
         "(MiniLM on OpenVINO + logistic regression, in its own gateway process, its embedding "
         "cache off since wrk repeats one prompt), the whole cost of routing; and with the "
-        "tests' instant keyword scorer, the routing path without the encoder (the encoder "
+        "bench's instant scorer, the routing path without the encoder (the encoder "
         "alone: `## Router`). "
         "LiteLLM's proxy: `litellm --config ... --num_workers 1`, no database, "
         "`LITELLM_LOG=ERROR`.",

@@ -3,7 +3,7 @@
 In one session, against one fast fake upstream (bench/upstream.py), it drives with wrk: the
 upstream alone; Tiergate with routing off (a deployment name, direct backend); Tiergate with
 `model: "auto"` and the shipped trained router (MiniLM + logistic regression, the whole routing
-cost); the same with the tests' instant keyword scorer (the routing path without the encoder);
+cost); the same with the bench's instant scorer (the routing path without the encoder);
 Tiergate with routing off through its litellm backend; and LiteLLM's proxy (one worker, no
 database). Every system meets the same
 concurrency levels and prompts, cell by cell in turn, so load from other work on the machine falls

@@ -1,11 +1,11 @@
 """Load and soak: Tiergate under steady load while one upstream dies and comes back.
 
 Two fake upstreams (bench/upstream.py, a fixed model time each) serve the small and the large tier;
-the gateway (bench/gateway_server.py, `tiergate serve`'s settings, the tests' keyword scorer) routes
-a mix of easy and hard prompts, a quarter of them streamed, from a closed loop of `--concurrency`
-clients for `--duration` seconds. A third of the way in the small tier's upstream is killed; at two
-thirds it is restarted on the same port. While it is down, the breaker should skip it and the large
-tier answer, so the goal is 0 failed requests.
+the gateway (bench/gateway_server.py, `tiergate serve`'s settings, the bench's instant scorer)
+routes a mix of easy and hard prompts, a quarter of them streamed, from a closed loop of
+`--concurrency` clients for `--duration` seconds. A third of the way in the small tier's upstream is
+killed; at two thirds it is restarted on the same port. While it is down, the breaker should skip it
+and the large tier answer, so the goal is 0 failed requests.
 
 Figures: requests sent, answered, failed (by reason); latency p50/p99 overall and while the upstream
 was down; the gateway's resident memory after warm-up and at the end (goal: under 10% growth);
@@ -302,7 +302,7 @@ def _write(figures: dict[str, object], command: str) -> None:
 
 Load and soak with chaos (`bench/soak.py`): two fake upstreams (bench/upstream.py, a fixed
 model time per answer: `--latency-ms`, 20 ms by default), the gateway as `tiergate serve` runs it
-(the tests' keyword scorer; metrics and the SQLite request log on), closed-loop clients sending
+(the bench's instant scorer; metrics and the SQLite request log on), closed-loop clients sending
 `model: auto`, one request in five hard (large tier), one in four streamed. The small tier's only
 upstream is killed a third of the way in and restarted at two thirds; breaker: 3 failures in 10 s
 open the circuit for 2 s, first-byte timeout 2 s. Goal: 0 failed while one tier is healthy, RSS
@@ -315,7 +315,7 @@ Commands:
 {chr(10).join(lines)}
 
 Each fault case on its own (what the client gets, what is recorded, what `/metrics` says) is tested
-in `tests/reliability/test_faults.py`, through both backends.
+in `tests/gateway/reliability/test_faults.py`, through both backends.
 """
     replace_section(ROOT / "bench" / "RESULTS.md", "Reliability", section)
 
