@@ -1,4 +1,5 @@
-"""Fixtures every test folder may use: two fake OpenAI upstreams over real HTTP on loopback."""
+"""Fixtures every test folder may use: two fake OpenAI upstreams over real HTTP on loopback, and
+one real Prometheus per session (started only by the tests that ask for it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from tests.support.prometheus import PrometheusServer
 from tests.support.upstream import FakeUpstream
 
 
@@ -24,3 +26,13 @@ def large() -> Iterator[FakeUpstream]:
     upstream = FakeUpstream("large-model").start()
     yield upstream
     upstream.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.telemetry.prometheus import GatewayMetrics, metrics_router
+from tests.support.dashboard import QUERIES
+from tests.support.prometheus import PrometheusServer, has_finite_value, scoped, substitute
+from tests.support.records import make_record
 from tests.support.upstream import serve_in_thread
-from tests.telemetry.conftest import make_record
-from tests.telemetry.prom import PrometheusServer, has_finite_value, scoped, substitute
-from tests.telemetry.test_deploy_files import dashboard
 
 pytestmark = pytest.mark.prometheus
 
@@ -70,11 +70,6 @@ def scraped(prometheus: PrometheusServer) -> Iterator[PrometheusServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-QUERIES = [
-    (f"{p['title']} [{t['refId']}]", t["expr"]) for p in dashboard()["panels"] for t in p["targets"]
-]
 
 
 @pytest.mark.parametrize("expr", [e for _, e in QUERIES], ids=[i for i, _ in QUERIES])

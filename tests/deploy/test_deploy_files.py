@@ -6,7 +6,6 @@ compose up` first: a missing file, a service without image, ports or health chec
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -18,11 +17,11 @@ import yaml
 
 from gateway.config import load_config
 from gateway.telemetry.prometheus import GatewayMetrics
-from tests.telemetry.conftest import REPO
+from tests.support.dashboard import dashboard
+from tests.support.paths import REPO
 
 DEPLOY = REPO / "deploy"
 COMPOSE = DEPLOY / "compose" / "docker-compose.yml"
-DASHBOARD = DEPLOY / "grafana" / "dashboards" / "tiergate.json"
 DATASOURCES = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
 PROVIDERS = DEPLOY / "grafana" / "provisioning" / "dashboards" / "tiergate.yml"
 PROMETHEUS = DEPLOY / "prometheus" / "prometheus.yml"
@@ -58,11 +57,6 @@ def copied_sources(dockerfile: Path) -> list[str]:
 
 def compose() -> dict[str, Any]:
     loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
-    return loaded
-
-
-def dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
     return loaded
 
 

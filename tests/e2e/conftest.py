@@ -17,36 +17,23 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from gateway.config import GatewayConfig, LocalServe, parse_config
+from gateway.config import LocalServe, parse_config
 from gateway.local.children import Child, ChildSpec, wait_healthy
 from gateway.local.prepare import MODEL_NAME, default_cache_dir
 from gateway.local.supervisor import gateway_command, vllm_command, vllm_spec
+from tests.support.paths import REPO
+from tests.support.vllm import SMALL, Gateway, Server
 
-REPO = Path(__file__).resolve().parents[2]
 LOCAL_CONFIG = REPO / "deploy" / "local" / "tiergate.yaml"
-SMALL = "smollm2-local"
 NO_KEY_ENV = "TIERGATE_E2E_KEY_NEVER_SET"
 VLLM_START_TIMEOUT_S = float(os.environ.get("TIERGATE_VLLM_START_TIMEOUT", "600"))
 GATEWAY_START_TIMEOUT_S = 180.0
-
-
-@dataclass(frozen=True)
-class Server:
-    base_url: str  # ends in /v1
-    model: str  # what to put in a request's "model"
-    log_path: Path
-
-
-@dataclass(frozen=True)
-class Gateway(Server):
-    config: GatewayConfig
 
 
 def _free_port() -> int:

@@ -12,7 +12,7 @@ import pytest
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from tests.e2e.conftest import SMALL, Gateway, Server
+from tests.support.vllm import SMALL, Gateway, Server
 
 pytestmark = pytest.mark.vllm
 

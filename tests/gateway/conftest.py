@@ -1,3 +1,7 @@
+"""The two-backend matrix: a module that asks for `backend` (`pytestmark =
+pytest.mark.usefixtures("backend")`) runs every test once per backend, and `gateway` is a gateway
+whose deployments all use that backend."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -11,9 +15,9 @@ from tests.support.upstream import FakeUpstream
 BACKENDS = ("litellm", "openai-compatible")
 
 
-@pytest.fixture(autouse=True, params=BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """Every gateway test runs once per backend: both must behave the same to a client."""
+    """Both backends must behave the same to a client."""
     token = BACKEND.set(request.param)
     yield request.param
     BACKEND.reset(token)

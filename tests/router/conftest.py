@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from router_testdata import STRONG, WEAK, write_csv, write_jsonl
+
+from tests.support.routerdata import STRONG, WEAK, write_csv, write_jsonl
 
 
 @pytest.fixture(autouse=True)

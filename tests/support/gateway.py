@@ -1,4 +1,10 @@
-"""Running a real gateway on loopback for tests, in front of fake upstreams."""
+"""Running a real gateway on loopback for tests, in front of fake upstreams.
+
+`start_gateway` builds the app as `tiergate serve` does (with the keyword scorer and no process
+environment) and serves it in a thread; `start` adds a `Records` sink, and `Gateway` wraps the
+result with the calls the reliability and access tests make. `config`, `chat` and `sse_events` build
+and read what they send.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 import yaml
 
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
+from tests.support.records import Records
 from tests.support.scoring import KeywordScorer
 from tests.support.upstream import serve_in_thread
 
@@ -64,14 +72,8 @@ class RunningGateway:
         self.thread.join(timeout=15)
 
 
-def start_gateway(
-    tmp_path: Path,
-    config: dict[str, Any],
-    env: dict[str, str] | None = None,
-    *,
-    sinks: Sequence[Telemetry] = (),
-    **settings: Any,
-) -> RunningGateway:
+def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
+    """`config` as `tmp_path/tiergate.yaml`, every deployment on `BACKEND` unless it names one."""
     backend = BACKEND.get()
     if backend is not None:
         deployments = config.get("deployments", {})
@@ -81,6 +83,18 @@ def start_gateway(
         }
     path = tmp_path / "tiergate.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_gateway(
+    tmp_path: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    *,
+    sinks: Sequence[Telemetry] = (),
+    **settings: Any,
+) -> RunningGateway:
+    path = write_config(tmp_path, config)
     scorer = KeywordScorer()
     app = create_app(
         Settings(config_path=path, log_dir=tmp_path / "logs", **settings),
@@ -91,3 +105,63 @@ def start_gateway(
     server, thread, sock = serve_in_thread(app)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
     return RunningGateway(root + "/v1", root, scorer, server, thread)
+
+
+EASY = [{"role": "user", "content": "What is 2 + 2?"}]
+HARD = [{"role": "user", "content": "HARD: design a compiler"}]
+
+
+@dataclass
+class Gateway:
+    """A running gateway and the records it reported."""
+
+    running: RunningGateway
+    records: Records
+
+    @property
+    def url(self) -> str:
+        return self.running.url
+
+    @property
+    def root(self) -> str:
+        return self.running.root
+
+    def post(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> httpx.Response:
+        headers = dict(kw.pop("headers", {}))
+        if key is not None:
+            headers["authorization"] = f"Bearer {key}"
+        return httpx.post(
+            self.url + "/chat/completions", json=body, headers=headers, timeout=30, **kw
+        )
+
+    def metrics(self, key: str | None = None) -> str:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        return httpx.get(self.root + "/metrics", headers=headers).text
+
+    def stop(self) -> None:
+        self.running.stop()
+
+
+def start(
+    tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
+) -> Gateway:
+    """A gateway on loopback with a `Records` sink among its telemetry sinks."""
+    records = Records()
+    running = start_gateway(tmp_path, config, env, sinks=[records], **settings)
+    return Gateway(running, records)
+
+
+def config(small_url: str, large_url: str, **deployment: Any) -> dict[str, Any]:
+    """The two-tier test config with `deployment` fields set on both deployments."""
+    cfg = two_tier_config(small_url, large_url)
+    for dep in cfg["deployments"].values():
+        dep.update(deployment)
+    return cfg
+
+
+def chat(content: str = "What is 2 + 2?", **extra: Any) -> dict[str, Any]:
+    return {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
+
+
+def sse_events(response: httpx.Response) -> list[str]:
+    return [line[6:] for line in response.iter_lines() if line.startswith("data: ")]

@@ -1,27 +1,50 @@
-"""Helpers for reliability tests: a record-collecting telemetry sink, gateways with it attached,
-a redis-server handle, and small config builders."""
+"""Request records for tests: synthetic ones, a sink that keeps the real ones, the log on disk."""
 
 from __future__ import annotations
 
-import subprocess
+import itertools
+import sqlite3
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from gateway.telemetry.record import RequestRecord
-from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 
-EASY = [{"role": "user", "content": "What is 2 + 2?"}]
-HARD = [{"role": "user", "content": "HARD: design a compiler"}]
+_ids = itertools.count()
+
+
+def make_record(**overrides: Any) -> RequestRecord:
+    """A routed, answered chat request to the small tier; override what a test is about."""
+    base = RequestRecord(
+        request_id=f"req-{next(_ids)}",
+        started_at=time.time(),
+        endpoint="chat",
+        api_key_id="key-1",
+        policy="balanced",
+        p_strong=0.3,
+        threshold=0.5,
+        decision_reason="score",
+        intended_tier="small",
+        served_tier="small",
+        deployment="smol",
+        prompt_tokens=11,
+        completion_tokens=7,
+        cost_usd=0.0001,
+        counterfactual_cost_usd=0.001,
+        latency_s=0.2,
+        upstream_latency_s=0.19,
+        router_s=0.004,
+        overhead_s=0.006,
+    )
+    return replace(base, **overrides)
 
 
 @dataclass
 class Records:
-    """A `Telemetry` sink that keeps every record, for assertions on what the gateway reported."""
+    """A `Telemetry` sink that keeps every record, for assertions on what the gateway reported;
+    given to `create_app(sinks=...)`."""
 
     items: list[RequestRecord] = field(default_factory=list)
     started: int = 0
@@ -51,74 +74,22 @@ class Records:
         return self.wait(1)[-1] if len(self.items) <= 1 else self.items[-1]
 
 
-@dataclass
-class Gateway:
-    running: RunningGateway
-    records: Records
-
-    @property
-    def url(self) -> str:
-        return self.running.url
-
-    @property
-    def root(self) -> str:
-        return self.running.root
-
-    @property
-    def app(self) -> Any:
-        return self.running.server.config.app
-
-    def post(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> httpx.Response:
-        headers = dict(kw.pop("headers", {}))
-        if key is not None:
-            headers["authorization"] = f"Bearer {key}"
-        return httpx.post(
-            self.url + "/chat/completions", json=body, headers=headers, timeout=30, **kw
-        )
-
-    def metrics(self, key: str | None = None) -> str:
-        headers = {"authorization": f"Bearer {key}"} if key else {}
-        return httpx.get(self.root + "/metrics", headers=headers).text
-
-    def stop(self) -> None:
-        self.running.stop()
+def wait_until(predicate: object, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.1)
 
 
-def start(
-    tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
-) -> Gateway:
-    """A gateway on loopback with a `Records` sink attached to its chat service."""
-    records = Records()
-    running = start_gateway(tmp_path, config, env, sinks=[records], **settings)
-    return Gateway(running, records)
-
-
-def config(small_url: str, large_url: str, **deployment: Any) -> dict[str, Any]:
-    """The two-tier test config with `deployment` fields set on both deployments."""
-    cfg = two_tier_config(small_url, large_url)
-    for dep in cfg["deployments"].values():
-        dep.update(deployment)
-    return cfg
-
-
-def chat(content: str = "What is 2 + 2?", **extra: Any) -> dict[str, Any]:
-    return {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
-
-
-def sse_events(response: httpx.Response) -> list[str]:
-    return [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
-
-
-@dataclass
-class RedisServer:
-    url: str
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+def row_count(db: Path) -> int:
+    """Rows in the request log at `db` (0 before it exists)."""
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()

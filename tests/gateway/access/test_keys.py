@@ -14,7 +14,7 @@ from openai import AuthenticationError, OpenAI, PermissionDeniedError
 
 from gateway.access.keys import KeyRing
 from gateway.config import ConfigError
-from tests.reliability.support import HARD, Gateway, chat, config, start
+from tests.support.gateway import HARD, Gateway, chat, config, start
 from tests.support.upstream import FakeUpstream
 
 TEAM_KEY = "sk-team-0123456789abcdef"

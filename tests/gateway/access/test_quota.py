@@ -15,7 +15,7 @@ from gateway.access.keys import ApiKey
 from gateway.access.quota import NANO_USD, Quota
 from gateway.config import KeySpec
 from gateway.protocol.errors import GatewayError
-from tests.reliability.support import HARD, chat, config, start
+from tests.support.gateway import HARD, chat, config, start
 from tests.support.upstream import FakeUpstream
 
 KEY = "sk-limited-key-000"

@@ -19,8 +19,9 @@ import yaml
 
 from gateway.access.counters import CounterError, RedisCounters
 from gateway.access.quota import NANO_USD
-from tests.reliability.conftest import free_port
-from tests.reliability.support import Gateway, RedisServer, chat, config, start
+from tests.support.gateway import Gateway, chat, config, start
+from tests.support.paths import REPO
+from tests.support.redis import RedisServer, free_port
 from tests.support.upstream import FakeUpstream
 
 pytestmark = pytest.mark.redis
@@ -91,7 +92,6 @@ def test_two_gateways_share_one_budget_and_never_exceed_it(
             g.stop()
 
 
-REPO = Path(__file__).resolve().parents[2]
 BUDGET_KEY = "sk-shared-budget-456"
 
 

@@ -10,6 +10,8 @@ import pytest
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 from tests.support.upstream import Fail, FakeUpstream, Stall
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per backend (tests/gateway/conftest.py)
+
 EASY = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
 
 

@@ -14,8 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.generation import GenerationMode
 
-from tests.reliability.support import config
-from tests.support.gateway import RunningGateway, start_gateway
+from tests.support.gateway import RunningGateway, config, start_gateway
 from tests.support.upstream import FakeUpstream
 
 pytestmark = pytest.mark.fuzz

@@ -10,6 +10,8 @@ from openai import AsyncOpenAI, OpenAI
 from tests.support.gateway import RunningGateway
 from tests.support.upstream import FakeUpstream, Reply
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per backend (tests/gateway/conftest.py)
+
 EASY = [{"role": "user", "content": "What is the capital of France?"}]
 HARD = [{"role": "user", "content": "HARD: prove the Riemann hypothesis"}]
 TOOLS = [

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 from openai import OpenAI
 
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 from tests.support.upstream import Cut, Fail, FakeUpstream, Malformed
+
+pytestmark = pytest.mark.usefixtures("backend")  # once per backend (tests/gateway/conftest.py)
 
 EASY = [{"role": "user", "content": "What is 2 + 2?"}]
 HARD = [{"role": "user", "content": "HARD: design a compiler"}]

@@ -16,6 +16,8 @@ from router import Router, load_router
 from tests.support.gateway import two_tier_config
 from tests.support.upstream import FakeUpstream, serve_in_thread
 
+pytestmark = pytest.mark.usefixtures("backend")  # once per backend (tests/gateway/conftest.py)
+
 # The pair the router's own tests pin on either side of the balanced threshold.
 EASY = 'Translate "good morning" into Spanish.'
 HARD = (

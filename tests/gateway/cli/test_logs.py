@@ -12,7 +12,7 @@ import pytest
 from gateway.cli.logs import parse_since, percentile
 from gateway.cli.main import main
 from gateway.telemetry.requestlog import DB_FILENAME, RequestLog
-from tests.telemetry.conftest import make_record
+from tests.support.records import make_record
 
 
 @pytest.fixture

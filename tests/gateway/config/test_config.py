@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from gateway.config import ConfigError, load_config, parse_config, substitute_env
+from tests.support.paths import REPO
 
 
 def minimal(**over: object) -> dict[str, object]:
@@ -125,7 +126,7 @@ def test_gpu_hour_pricing_charges_every_token_alike() -> None:
 def test_shipped_example_configs_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERGATE_SMALL_API_BASE", "http://127.0.0.1:8001/v1")
     monkeypatch.setenv("TIERGATE_LARGE_API_BASE", "http://127.0.0.1:8002/v1")
-    root = Path(__file__).resolve().parents[2] / "deploy"
+    root = REPO / "deploy"
     paths = sorted(root.glob("**/tiergate*.yaml")) + sorted(root.glob("examples/*.yaml"))
     assert paths
     for path in paths:

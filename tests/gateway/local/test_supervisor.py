@@ -1,8 +1,8 @@
 """The supervisor behind `tiergate up`, driven with a fake server that starts in milliseconds.
 
-The fake (tests/local/fake_server.py) takes vLLM's command line and forks a worker like vLLM's
-engine core, so these tests check what matters in production: restarts after a crash, and that no
-process of any child's group survives SIGTERM or even SIGKILL of the supervisor.
+The fake (tests/gateway/local/fake_server.py) takes vLLM's command line and forks a worker like
+vLLM's engine core, so these tests check what matters in production: restarts after a crash, and
+that no process of any child's group survives SIGTERM or even SIGKILL of the supervisor.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import pytest
 from gateway.config import load_config
 from gateway.local.children import Child, ChildSpec, http_ok
 from gateway.local.supervisor import RestartBackoff, Supervisor, plan, vllm_spec
+from tests.support.paths import REPO
 
 FAKE = Path(__file__).with_name("fake_server.py")
-REPO = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

@@ -10,7 +10,7 @@ import httpx
 
 from gateway.reliability.breaker import Breaker
 from gateway.upstream.base import UpstreamError
-from tests.reliability.support import chat, config, start
+from tests.support.gateway import chat, config, start
 from tests.support.upstream import Fail, FakeUpstream, Reply
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reliability.support import chat, config, sse_events, start
-from tests.support.gateway import BACKEND
+from tests.support.gateway import BACKEND, chat, config, sse_events, start
 from tests.support.upstream import Cut, Endless, Fail, FakeUpstream, Malformed, Reply, Stall
 
 DEAD = "http://127.0.0.1:9/v1"  # discard port: nothing listens, the connection is refused

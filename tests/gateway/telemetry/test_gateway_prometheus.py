@@ -9,7 +9,6 @@ dashboard query returns data, and Prometheus's counters equal the request log's 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +23,11 @@ from openai.types.chat import ChatCompletionMessageParam
 from gateway.telemetry.prometheus import request_status
 from gateway.telemetry.record import RequestRecord
 from gateway.telemetry.requestlog import COLUMN_NAMES, DB_FILENAME
+from tests.support.dashboard import QUERIES
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
+from tests.support.prometheus import PrometheusServer, has_finite_value, scoped, substitute
+from tests.support.records import row_count, wait_until
 from tests.support.upstream import Cut, Endless, Fail, FakeUpstream
-from tests.telemetry.prom import PrometheusServer, has_finite_value, scoped, substitute
-from tests.telemetry.test_dashboard_prometheus import QUERIES
 
 pytestmark = pytest.mark.prometheus
 
@@ -42,26 +42,6 @@ class Run:
     prometheus: PrometheusServer
     db: Path
     sent: int
-
-
-def wait_until(predicate: object, timeout: float, message: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.1)
-
-
-def row_count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    conn = sqlite3.connect(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM requests").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-    finally:
-        conn.close()
 
 
 def log_records(db: Path) -> list[RequestRecord]:

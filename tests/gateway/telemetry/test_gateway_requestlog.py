@@ -16,12 +16,16 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.telemetry.requestlog import DB_FILENAME
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
+from tests.support.records import row_count, wait_until
 from tests.support.upstream import FakeUpstream
-from tests.telemetry.test_gateway_prometheus import EASY, HARD, row_count, wait_until
+
+EASY: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Say hello."}]
+HARD: list[ChatCompletionMessageParam] = [{"role": "user", "content": "HARD: prove the theorem."}]
 
 
 @pytest.fixture

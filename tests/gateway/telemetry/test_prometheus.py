@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.telemetry.prometheus import OTHER, GatewayMetrics, metrics_router, request_status
-from tests.telemetry.conftest import REPO, make_record
+from tests.support.paths import REPO
+from tests.support.records import make_record
 
 
 def sample(metrics: GatewayMetrics, name: str, **labels: str) -> float:
@@ -196,7 +197,7 @@ def test_multiprocess_mode_merges_workers(tmp_path: Path) -> None:
     worker = textwrap.dedent(
         """
         from gateway.telemetry.prometheus import GatewayMetrics
-        from tests.telemetry.conftest import make_record
+        from tests.support.records import make_record
         m = GatewayMetrics()
         m.request_started()
         m.record(make_record())

@@ -15,7 +15,7 @@ import pytest
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import RequestRecord
 from gateway.telemetry.requestlog import COLUMN_NAMES, DB_FILENAME, RequestLog, SqliteWriter
-from tests.telemetry.conftest import make_record
+from tests.support.records import make_record
 
 
 def rows(path: Path) -> list[sqlite3.Row]:

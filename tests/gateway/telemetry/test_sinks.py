@@ -11,7 +11,7 @@ from gateway.settings import Settings
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.requestlog import DB_FILENAME, RequestLog
 from gateway.telemetry.sinks import build_telemetry
-from tests.telemetry.conftest import REPO
+from tests.support.paths import REPO
 
 CONFIG = REPO / "deploy" / "compose" / "tiergate.yaml"
 

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from router_testdata import write_jsonl
 
 from router.training import cli
+from tests.support.routerdata import write_jsonl
 
 
 def run(argv: list[str]) -> int:

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from router_testdata import STRONG, WEAK, write_csv, write_jsonl
 
 from router.errors import DataError
 from router.training.data import load_jsonl, load_prompts
 from router.training.sources import load_path
+from tests.support.routerdata import STRONG, WEAK, write_csv, write_jsonl
 
 
 def test_shared_layout_loads_every_source(shared_layout: Path) -> None:
