@@ -17,8 +17,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gateway.telemetry.requestlog import DEFAULT_QUEUE_SIZE, LINGER_S
@@ -43,6 +44,18 @@ class _Shared(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
     log_dir: Path = Field(default_factory=default_log_dir)
+
+    @field_validator("log_dir", mode="before")
+    @classmethod
+    def _empty_log_dir_is_unset(cls, value: Any) -> Any:
+        """`TIERGATE_LOG_DIR=` means the default, as `${VAR:-}` does in the config."""
+        return default_log_dir() if value == "" else value
+
+    @field_validator("log_dir")
+    @classmethod
+    def _expand_log_dir(cls, value: Path) -> Path:
+        """`~/logs` means the home directory's, for the gateway and the commands alike."""
+        return value.expanduser()
 
 
 class Settings(_Shared):
@@ -84,6 +97,11 @@ class CommandSettings(_Shared):
     """What `tiergate up`, `tiergate models prepare` and `tiergate logs` read."""
 
     models_dir: Path = Field(default_factory=default_models_dir)
+
+    @field_validator("models_dir", mode="before")
+    @classmethod
+    def _empty_models_dir_is_unset(cls, value: Any) -> Any:
+        return default_models_dir() if value == "" else value
     vllm_command: str | None = Field(None, description="argv prefix replacing vLLM's server")
     vllm_python: str | None = Field(None, description="the vLLM environment's interpreter")
     gateway_command: str | None = Field(None, description="argv prefix replacing the gateway's")

@@ -1,0 +1,28 @@
+"""Settings: the gateway and the commands read one log directory, the same way."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.logs import default_db_path
+from gateway.settings import CommandSettings, Settings, default_log_dir
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", default_log_dir()), ("~/tg-logs", Path.home() / "tg-logs"), ("/var/tg", Path("/var/tg"))],
+)
+def test_the_gateway_and_tiergate_logs_agree_on_the_log_dir(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: Path
+) -> None:
+    monkeypatch.setenv("TIERGATE_LOG_DIR", value)
+    assert Settings(config_path=Path("x.yaml")).log_dir == expected
+    assert CommandSettings().log_dir == expected
+    assert default_db_path() == expected / "requests.db"
+
+
+def test_an_empty_models_dir_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERGATE_MODELS_DIR", "")
+    assert CommandSettings().models_dir.parts[-3:] == (".cache", "tiergate", "models")
