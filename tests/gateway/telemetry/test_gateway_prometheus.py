@@ -151,6 +151,11 @@ def run(prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory) 
             lambda r: bool(r) and float(r[0]["value"][1]) == sent,
         )
         wait_until(lambda: row_count(db) == sent, 10, f"request log never reached {sent} rows")
+        # The log counts its rows once written (after a linger): wait for the scrape that saw them.
+        prometheus.wait_for(
+            f'sum(tiergate_request_log_rows_total{{job="{JOB}"}})',
+            lambda r: bool(r) and float(r[0]["value"][1]) == sent,
+        )
         yield Run(gateway, prometheus, db, sent)
     finally:
         gateway.stop()
