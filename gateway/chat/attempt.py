@@ -100,32 +100,22 @@ class Attempts:
         self, candidates: list[Target], ticket: Ticket | None, call: UpstreamCall
     ) -> Answer:
         """The first JSON answer among `candidates`, or `Exhausted`."""
-        failures: Failures = []
-        for target in candidates:
-            if (skip := await self._skip(ticket, target)) is not None:
-                failures.append((target.name, skip))
-                continue
-            started = time.perf_counter()
+
+        async def answer(target: Target) -> JSON:
             backend = self._backends[target.deployment.backend]
+            slot = await self._slot(target)
             try:
-                slot = await self._slot(target)
-                try:
-                    # A JSON answer's first byte is the whole answer: only the total timeout.
-                    body = await self._attempts(
-                        target,
-                        functools.partial(backend.complete, target, call),
-                        target.deployment.timeout_s,
-                    )
-                finally:
-                    slot.release()
-            except UpstreamError as exc:
-                log_failure(target.name, exc)
-                failures.append((target.name, exc))
-                if not exc.falls_back:
-                    break
-                continue
-            return Answer(target, body, failures, time.perf_counter() - started)
-        raise exhausted(failures)
+                # A JSON answer's first byte is the whole answer: only the total timeout.
+                return await self._attempts(
+                    target,
+                    functools.partial(backend.complete, target, call),
+                    target.deployment.timeout_s,
+                )
+            finally:
+                slot.release()
+
+        target, body, failures, started = await self._first(candidates, ticket, answer)
+        return Answer(target, body, failures, time.perf_counter() - started)
 
     async def open_stream(
         self,
@@ -135,36 +125,54 @@ class Attempts:
         relay_for: RelayFactory,
     ) -> OpenStream:
         """The first stream among `candidates` whose first chunk arrives, or `Exhausted`."""
+
+        async def first_chunk(target: Target) -> tuple[StreamRelay, Slot]:
+            dep, backend = target.deployment, self._backends[target.deployment.backend]
+
+            async def attempt() -> StreamRelay:
+                relay = relay_for(target, backend)
+                await relay.open(total_timeout_s=dep.timeout_s)
+                return relay
+
+            slot = await self._slot(target)
+            try:
+                relay = await self._attempts(
+                    target, attempt, dep.first_byte_timeout_s or dep.timeout_s
+                )
+            except BaseException:
+                slot.release()
+                raise
+            return relay, slot
+
+        target, (relay, slot), failures, started = await self._first(
+            candidates, ticket, first_chunk
+        )
+        breaker = self._breakers[target.name]
+        return OpenStream(target, relay, slot, breaker, failures, started)
+
+    async def _first(
+        self,
+        candidates: list[Target],
+        ticket: Ticket | None,
+        attempt: Callable[[Target], Awaitable[T]],
+    ) -> tuple[Target, T, Failures, float]:
+        """(target, what `attempt` returned, the failures before it, `perf_counter()` when its
+        attempt began) for the first candidate whose attempt succeeds; `Exhausted` if none."""
         failures: Failures = []
         for target in candidates:
             if (skip := await self._skip(ticket, target)) is not None:
                 failures.append((target.name, skip))
                 continue
             started = time.perf_counter()
-            dep, backend = target.deployment, self._backends[target.deployment.backend]
-
-            async def attempt(target: Target = target, backend: Backend = backend) -> StreamRelay:
-                relay = relay_for(target, backend)
-                await relay.open(total_timeout_s=target.deployment.timeout_s)
-                return relay
-
             try:
-                slot = await self._slot(target)
-                try:
-                    relay = await self._attempts(
-                        target, attempt, dep.first_byte_timeout_s or dep.timeout_s
-                    )
-                except BaseException:
-                    slot.release()
-                    raise
+                result = await attempt(target)
             except UpstreamError as exc:
                 log_failure(target.name, exc)
                 failures.append((target.name, exc))
                 if not exc.falls_back:
                     break
                 continue
-            breaker = self._breakers[target.name]
-            return OpenStream(target, relay, slot, breaker, failures, started)
+            return target, result, failures, started
         raise exhausted(failures)
 
     async def _skip(self, ticket: Ticket | None, target: Target) -> UpstreamError | None:

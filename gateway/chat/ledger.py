@@ -1,11 +1,11 @@
 """The ledger: the one writer of a request's `RequestRecord`, from its opening to its one report.
 
-A ledger is opened once per accepted request (which tells every sink a request started), takes
-each fact as it becomes known through a method named for it (the plan, the deployment that served,
-the upstream's time, the usage and its cost, how a stream ended, why the request failed), and is
-finished once: `finish` stamps the latency, settles the key's quota ticket with what was really
-used, and hands the record to every sink. A second `finish` does nothing, so every path that can
-end a request (an answer, an error, a stream's end, a client that leaves) may call it.
+A ledger is opened (built) once per accepted request, which tells every sink a request started,
+takes each fact as it becomes known through a method named for it (the plan, the deployment that
+served, the upstream's time, the usage and its cost, how a stream ended, why the request failed),
+and is finished once: `finish` stamps the latency, settles the key's quota ticket with what was
+really used, and hands the record to every sink. A second `finish` does nothing, so every path that
+can end a request (an answer, an error, a stream's end, a client that leaves) may call it.
 
 Other modules read `record`; they never write it. A fact that arrives after `finish` is dropped.
 
@@ -62,6 +62,9 @@ def fallback_reason(failures: Failures, answered: bool) -> str | None:
 
 
 class Ledger:
+    """One request's record, opened by the constructor (every sink hears that a request started)
+    and written through the methods below until `finish`."""
+
     def __init__(
         self,
         sinks: Sequence[Telemetry],
@@ -73,7 +76,8 @@ class Ledger:
         api_key_id: str | None,
         stream: bool,
     ) -> None:
-        """Open the request's record: use `Ledger.open`."""
+        """`request_id` is the client's `x-request-id`, or None for a fresh one; `large_price`
+        prices the counterfactual (the same tokens on the large tier)."""
         self._sinks = sinks
         self._quota = quota
         self._large_price = large_price
@@ -87,33 +91,8 @@ class Ledger:
             api_key_id=api_key_id,
             stream=stream,
         )
-
-    @classmethod
-    def open(
-        cls,
-        sinks: Sequence[Telemetry],
-        quota: Quota,
-        large_price: Price,
-        *,
-        request_id: str | None,
-        endpoint: str,
-        api_key_id: str | None,
-        stream: bool,
-    ) -> Ledger:
-        """The ledger of one accepted request; every sink hears that a request started.
-        `request_id` is the client's `x-request-id`, or None for a fresh one."""
-        ledger = cls(
-            sinks,
-            quota,
-            large_price,
-            request_id=request_id,
-            endpoint=endpoint,
-            api_key_id=api_key_id,
-            stream=stream,
-        )
         for sink in sinks:
             sink.request_started()
-        return ledger
 
     @property
     def record(self) -> RequestRecord:

@@ -68,7 +68,7 @@ class ChatService:
         """`key` is the caller's, already authenticated (None when the gateway is open)."""
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
-        ledger = Ledger.open(
+        ledger = Ledger(
             self._sinks,
             self._quota,
             self._large_price,

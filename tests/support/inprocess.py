@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,16 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
 from tests.support.gateway import write_config
+from tests.support.records import Records
 from tests.support.scoring import KeywordScorer
+
+
+@dataclass
+class InProcess:
+    """A client into an in-process gateway, and the records that gateway reported."""
+
+    client: httpx.AsyncClient
+    records: Records
 
 
 @asynccontextmanager

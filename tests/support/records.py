@@ -1,4 +1,5 @@
-"""Request records for tests: synthetic ones, a sink that keeps the real ones, the log on disk."""
+"""Request records for tests: synthetic ones, a sink that keeps the real ones, a ledger to write
+one, the log on disk."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import itertools
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gateway.telemetry.record import RequestRecord
+from gateway.access.counters import MemoryCounters
+from gateway.access.quota import Quota
+from gateway.chat.ledger import Ledger
+from gateway.config import Price
+from gateway.telemetry.record import RequestRecord, Telemetry
 
 _ids = itertools.count()
 
@@ -72,6 +78,25 @@ class Records:
     @property
     def last(self) -> RequestRecord:
         return self.wait(1)[-1] if len(self.items) <= 1 else self.items[-1]
+
+
+def open_ledger(
+    sinks: Sequence[Telemetry],
+    *,
+    stream: bool = False,
+    quota: Quota | None = None,
+    large_price: Price | None = None,
+) -> Ledger:
+    """A request's ledger reporting to `sinks` (quota: in memory, fail-open)."""
+    return Ledger(
+        sinks,
+        quota or Quota(MemoryCounters(), on_error="open"),
+        large_price or Price(),
+        request_id=None,
+        endpoint="chat",
+        api_key_id="k",
+        stream=stream,
+    )
 
 
 def wait_until(predicate: object, timeout: float, message: str) -> None:

@@ -7,8 +7,7 @@ import hashlib
 from pathlib import Path
 
 from tests.support.gateway import chat, two_tier_config
-from tests.support.inprocess import in_process
-from tests.support.records import Records
+from tests.support.inprocess import InProcess, in_process
 from tests.support.upstream import FakeUpstream
 
 KEY, ADMIN = "sk-user-0000", "sk-admin-0000"
@@ -23,16 +22,9 @@ def keyed(small: FakeUpstream, large: FakeUpstream) -> dict[str, object]:
     return cfg
 
 
-async def test_an_answer_carries_its_routing_headers(
-    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
-) -> None:
-    records = Records()
-    async with in_process(
-        tmp_path, two_tier_config(small.url, large.url), sinks=[records]
-    ) as client:
-        r = await client.post(
-            "/v1/chat/completions", json=chat(), headers={"x-request-id": "req-abc"}
-        )
+async def test_an_answer_carries_its_routing_headers(inproc: InProcess) -> None:
+    client, records = inproc.client, inproc.records
+    r = await client.post("/v1/chat/completions", json=chat(), headers={"x-request-id": "req-abc"})
     assert r.status_code == 200
     assert r.json()["model"] == "small-a"
     assert r.headers["x-request-id"] == "req-abc"
@@ -47,18 +39,13 @@ async def test_an_answer_carries_its_routing_headers(
     assert records.started == 1
 
 
-async def test_errors_are_openai_envelopes_with_the_request_id(
-    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
-) -> None:
-    records = Records()
-    async with in_process(
-        tmp_path, two_tier_config(small.url, large.url), sinks=[records]
-    ) as client:
-        missing = await client.post("/v1/chat/completions", json=chat(model="nope"))
-        tier = await client.post(
-            "/v1/chat/completions", json=chat(), headers={"x-tiergate-tier": "medium"}
-        )
-        body = await client.post("/v1/chat/completions", json={"model": "auto"})
+async def test_errors_are_openai_envelopes_with_the_request_id(inproc: InProcess) -> None:
+    client, records = inproc.client, inproc.records
+    missing = await client.post("/v1/chat/completions", json=chat(model="nope"))
+    tier = await client.post(
+        "/v1/chat/completions", json=chat(), headers={"x-tiergate-tier": "medium"}
+    )
+    body = await client.post("/v1/chat/completions", json={"model": "auto"})
     assert missing.status_code == 404
     error = missing.json()["error"]
     assert error["code"] == "model_not_found" and error["param"] == "model"
@@ -104,12 +91,9 @@ async def test_admin_usage_needs_an_admin_key_and_asks_the_quota(
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "key_not_found"
 
 
-async def test_ready_reports_every_tier_and_circuit(
-    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
-) -> None:
-    async with in_process(tmp_path, two_tier_config(small.url, large.url)) as client:
-        ready = await client.get("/ready")
-        health = await client.get("/health")
+async def test_ready_reports_every_tier_and_circuit(inproc: InProcess) -> None:
+    ready = await inproc.client.get("/ready")
+    health = await inproc.client.get("/health")
     assert ready.status_code == 200 and health.json() == {"status": "ok"}
     tiers = ready.json()["tiers"]
     assert tiers["small"]["deployments"]["small-a"] == {

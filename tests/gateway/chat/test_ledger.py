@@ -10,12 +10,12 @@ import pytest
 from gateway.access.counters import MemoryCounters
 from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
-from gateway.chat.ledger import Failures, Ledger, fallback_reason
+from gateway.chat.ledger import Failures, fallback_reason
 from gateway.config import KeySpec, Price
 from gateway.protocol.errors import GatewayError
 from gateway.upstream.base import Refused, UpstreamError
 from policies import Decision
-from tests.support.records import Records
+from tests.support.records import Records, open_ledger
 
 BOOM = UpstreamError("server_error", "boom", status=500)
 SLOW = UpstreamError("timeout", "slow")
@@ -39,23 +39,12 @@ def test_one_rule_for_the_fallback_reason(
     assert fallback_reason(failures, answered=answered) == reason
 
 
-def ledger(records: Records, quota: Quota) -> Ledger:
-    return Ledger.open(
-        [records],
-        quota,
-        Price(input_per_mtok=10, output_per_mtok=30),
-        request_id=None,
-        endpoint="chat",
-        api_key_id="k",
-        stream=False,
-    )
-
-
 async def test_each_fact_lands_in_the_record_and_finish_reports_once() -> None:
     records, store = Records(), MemoryCounters()
     quota = Quota(store, on_error="open")
     key = ApiKey("k", KeySpec(id="k", key_sha256=hashlib.sha256(b"x").hexdigest(), tpm=1000))
-    book = ledger(records, quota)
+    large = Price(input_per_mtok=10, output_per_mtok=30)
+    book = open_ledger([records], quota=quota, large_price=large)
     assert records.started == 1 and book.request_id.startswith("req-")
     decision = Decision("balanced", "small", "score", 0.2, 0.5, ("large",))
     book.routed(decision, router_s=0.01)
@@ -82,7 +71,7 @@ async def test_each_fact_lands_in_the_record_and_finish_reports_once() -> None:
 
 def test_an_exhausted_request_keeps_the_upstream_kind_over_the_gateway_code() -> None:
     records = Records()
-    book = ledger(records, Quota(MemoryCounters(), on_error="open"))
+    book = open_ledger([records])
     book.exhausted([("a", SLOW), ("b", BOOM)])
     book.failed(GatewayError(502, "every deployment failed", code="upstream_server_error"))
     book.finish()
@@ -104,15 +93,7 @@ def test_a_broken_sink_costs_no_one_their_record() -> None:
             return None
 
     records = Records()
-    book = Ledger.open(
-        [Broken(), records],
-        Quota(MemoryCounters(), on_error="open"),
-        Price(),
-        request_id="r",
-        endpoint="chat",
-        api_key_id=None,
-        stream=True,
-    )
+    book = open_ledger([Broken(), records], stream=True)
     book.aborted()
     book.finish()
     assert records.last.status_code == 499 and records.last.client_aborted

@@ -6,21 +6,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support.gateway import chat, config, two_tier_config
-from tests.support.inprocess import in_process
+from tests.support.gateway import chat, config
+from tests.support.inprocess import InProcess, in_process
 from tests.support.records import Records
 from tests.support.upstream import Fail, FakeUpstream, Reply
 
 
 async def test_a_streamed_answer_leaves_one_record_with_its_usage(
-    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+    inproc: InProcess, small: FakeUpstream
 ) -> None:
-    records = Records()
-    async with in_process(
-        tmp_path, two_tier_config(small.url, large.url), sinks=[records]
-    ) as client:
-        small.enqueue(Reply(text="one two three", prompt_tokens=5, completion_tokens=3))
-        r = await client.post("/v1/chat/completions", json=chat(stream=True))
+    small.enqueue(Reply(text="one two three", prompt_tokens=5, completion_tokens=3))
+    r = await inproc.client.post("/v1/chat/completions", json=chat(stream=True))
+    records = inproc.records
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     events = [line[6:] for line in r.text.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
@@ -38,14 +35,11 @@ async def test_a_streamed_answer_leaves_one_record_with_its_usage(
 
 
 async def test_a_fallback_is_recorded_with_the_first_failure(
-    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+    inproc: InProcess, small: FakeUpstream
 ) -> None:
-    records = Records()
-    async with in_process(
-        tmp_path, two_tier_config(small.url, large.url), sinks=[records]
-    ) as client:
-        small.enqueue(Fail(500))
-        r = await client.post("/v1/chat/completions", json=chat())
+    small.enqueue(Fail(500))
+    r = await inproc.client.post("/v1/chat/completions", json=chat())
+    records = inproc.records
     assert r.status_code == 200
     assert r.headers["x-tiergate-fallback"] == "small-a=server_error"
     (rec,) = records.items

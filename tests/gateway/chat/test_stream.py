@@ -7,15 +7,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from gateway.access.counters import MemoryCounters
-from gateway.access.quota import Quota
-from gateway.chat.ledger import Ledger
 from gateway.chat.stream import StreamLease, StreamRelay
 from gateway.config import Price
 from gateway.reliability.breaker import Breaker
 from gateway.reliability.concurrency import Slots
 from gateway.upstream.base import UpstreamError
-from tests.support.records import Records
+from tests.support.records import Records, open_ledger
 
 
 class Upstream:
@@ -70,15 +67,7 @@ def deployment() -> tuple[Slots, Breaker]:
 
 async def lease_for(upstream: Upstream, records: Records) -> tuple[StreamLease, Slots, Breaker]:
     slots, breaker = deployment()
-    ledger = Ledger.open(
-        [records],
-        Quota(MemoryCounters(), on_error="open"),
-        Price(),
-        request_id="r",
-        endpoint="chat",
-        api_key_id=None,
-        stream=True,
-    )
+    ledger = open_ledger([records], stream=True)
     r = relay(upstream)
     await r.open()
     slot = await slots.acquire()
