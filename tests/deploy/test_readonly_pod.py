@@ -22,12 +22,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.deploy.test_kubernetes import KUSTOMIZE, container, kustomize, pod_environment, pod_spec
+from tests.support.kubernetes import KUSTOMIZE, container, kustomize, pod_environment, pod_spec
+from tests.support.ports import free_port
 from tests.support.upstream import FakeUpstream
 
 REPO = Path(__file__).resolve().parents[2]
 OPENVINO_BUILT = Path.home() / ".cache" / "tiergate" / "openvino"
-PORT = 18391
 
 # Every mount read-only in this namespace; then tmpfs where the pod has writable volumes. A path
 # that does not exist on the host gets a scaffold tmpfs on its nearest existing ancestor (made
@@ -110,7 +110,8 @@ def test_gateway_serves_on_a_read_only_root_with_the_pods_empty_dirs(
     tiergate = Path(sys.prefix) / "bin" / "tiergate"
     args = [str(tiergate), *gateway["args"]]
     args[args.index("--host") + 1] = "127.0.0.1"
-    args[args.index("--port") + 1] = str(PORT)
+    port = free_port()
+    args[args.index("--port") + 1] = str(port)
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -130,7 +131,7 @@ def test_gateway_serves_on_a_read_only_root_with_the_pods_empty_dirs(
             stderr=subprocess.STDOUT,
         )
     try:
-        base = f"http://127.0.0.1:{PORT}"
+        base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
             assert process.poll() is None, log.read_text()[-3000:]

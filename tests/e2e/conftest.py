@@ -13,7 +13,6 @@ requests the router sends to the large tier fall back to SmolLM2 and no test spe
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -28,19 +27,13 @@ from gateway.local.children import Child, ChildSpec, wait_healthy
 from gateway.local.prepare import MODEL_NAME, default_cache_dir
 from gateway.local.supervisor import gateway_command, vllm_command, vllm_spec
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 from tests.support.vllm import SMALL, Gateway, Server
 
 LOCAL_CONFIG = REPO / "deploy" / "local" / "tiergate.yaml"
 NO_KEY_ENV = "TIERGATE_E2E_KEY_NEVER_SET"
 VLLM_START_TIMEOUT_S = float(os.environ.get("TIERGATE_VLLM_START_TIMEOUT", "600"))
 GATEWAY_START_TIMEOUT_S = 180.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _start(spec: ChildSpec, timeout_s: float) -> Child:
@@ -85,7 +78,7 @@ def vllm_server(
     python = Path(vllm_command()[0])
     if not os.environ.get("TIERGATE_VLLM_COMMAND") and not python.exists():
         pytest.fail(f"no vLLM environment at {python}: run `make test` (or set up .venv-vllm)")
-    serve = local_serve.model_copy(update={"model_path": str(smollm2_dir), "port": _free_port()})
+    serve = local_serve.model_copy(update={"model_path": str(smollm2_dir), "port": free_port()})
     logs = tmp_path_factory.mktemp("vllm-logs")
     spec = vllm_spec(SMALL, serve, logs)
     child = _start(spec, VLLM_START_TIMEOUT_S)
@@ -116,7 +109,7 @@ def gateway(vllm_server: Server, tmp_path_factory: pytest.TempPathFactory) -> It
     raw = gateway_config_for(vllm_server)
     config_path = work / "tiergate.yaml"
     config_path.write_text(yaml.safe_dump(raw))
-    port = _free_port()
+    port = free_port()
     spec = ChildSpec(
         name="gateway",
         argv=tuple(gateway_command(config_path, "127.0.0.1", port)),

@@ -10,7 +10,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -20,14 +19,9 @@ from typing import Any
 import httpx
 import yaml
 
+from tests.support.ports import free_port
+
 SCRAPE_INTERVAL_S = 1.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class PrometheusServer:

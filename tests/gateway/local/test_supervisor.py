@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,15 +23,9 @@ from gateway.config import load_config
 from gateway.local.children import Child, ChildSpec, http_ok
 from gateway.local.supervisor import RestartBackoff, Supervisor, plan, vllm_spec
 from tests.support.paths import REPO
+from tests.support.ports import free_port
 
 FAKE = Path(__file__).with_name("fake_server.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def alive(pid: int) -> bool:
