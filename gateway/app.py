@@ -35,10 +35,11 @@ from gateway.protocol.openai import ModelList
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.concurrency import Concurrency
 from gateway.settings import Settings, environ
+from gateway.storage import Database
 from gateway.telemetry.collector import ReliabilityCollector
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import Telemetry
-from gateway.telemetry.sinks import build_telemetry
+from gateway.telemetry.sinks import build_telemetry, database_url
 from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
@@ -79,7 +80,9 @@ def create_app(
     policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
-    telemetry = build_telemetry(settings, config)
+    # The database (request log, stored responses, outcomes): migrated now, shared by all.
+    database = Database.open(database_url(settings, config)) if settings.request_log else None
+    telemetry = build_telemetry(settings, config, database)
     keys = KeyRing.from_config(
         config.keys, variables, metrics_require_key=config.limits.metrics_require_key
     )
@@ -110,6 +113,8 @@ def create_app(
             registry.register(collector)
         _announce(balancer)
         keys.announce()
+        if database is not None:
+            log.info("database: %s", database.url.redacted)
         try:
             yield
         finally:
@@ -119,6 +124,8 @@ def create_app(
             await batcher.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
+            if database is not None:
+                await database.aclose()
             await http.aclose()
             if owned:
                 for backend in live.values():
@@ -129,6 +136,7 @@ def create_app(
 
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
+    app.state.database = database
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)

@@ -19,6 +19,7 @@ from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
 from gateway.chat.service import ChatService
 from gateway.protocol.openai import ModelList
+from gateway.storage import Database
 from gateway.upstream.probes import Readiness
 
 
@@ -38,6 +39,10 @@ def _readiness(request: Request) -> Readiness:
     return cast(Readiness, request.app.state.readiness)
 
 
+def _database(request: Request) -> Database | None:
+    return cast(Database | None, request.app.state.database)
+
+
 def _models(request: Request) -> ModelList:
     catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
     return catalogue()
@@ -47,6 +52,8 @@ Service = Annotated[ChatService, Depends(_service)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+DatabaseDep = Annotated[Database | None, Depends(_database)]
+"""The gateway's database (`gateway.storage.Database`); None when the request log is off."""
 Models = Annotated[ModelList, Depends(_models)]
 """The catalogue of `/v1/models`, as of now (`gateway.api.models.catalogue`)."""
 

@@ -44,6 +44,17 @@ class _Shared(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
     log_dir: Path = Field(default_factory=default_log_dir)
+    request_log_url: str | None = Field(
+        None,
+        description="the database the gateway keeps its request log, stored responses and "
+        "outcomes in: sqlite:///path or postgresql://user:password@host:5432/db (default: the "
+        "config's request_log_url, else sqlite in log_dir)",
+    )
+
+    @field_validator("request_log_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("log_dir", mode="before")
     @classmethod

@@ -53,6 +53,7 @@ def serve(config_path: str, host: str, port: int) -> int:
     from gateway.config import ConfigError
     from gateway.server import run
     from gateway.settings import Settings
+    from gateway.storage import StorageError
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -60,7 +61,7 @@ def serve(config_path: str, host: str, port: int) -> int:
     settings = Settings(config_path=Path(config_path), host=host, port=port)
     try:
         app = create_app(settings)
-    except ConfigError as exc:
+    except (ConfigError, StorageError) as exc:
         print(f"tiergate: {exc}", file=sys.stderr)
         return 2
     run(app, settings.host, settings.port)

@@ -151,12 +151,24 @@ class GatewayConfig(_Strict):
     keys: tuple[KeySpec, ...] = ()
     redis_url: str | None = None
     """Shared rate and budget counters (`redis://host:6379/0`); None: in this process only."""
+    request_log_url: str | None = None
+    """The database for the request log, stored responses and outcomes (`postgresql://...` to
+    share it between replicas); TIERGATE_REQUEST_LOG_URL wins; None: SQLite in the log dir."""
     limits: Limits = Limits()
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "request_log_url", mode="before")
     @classmethod
-    def _no_redis(cls, value: Any) -> Any:
+    def _empty_url_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("request_log_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from gateway.storage.url import DatabaseURL
+
+            DatabaseURL.parse(value)  # a ValueError naming the value and what is accepted
+        return value
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
