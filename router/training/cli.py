@@ -1,4 +1,4 @@
-"""The ``tiergate router`` commands: train, eval, loso, score, calibrate.
+"""The ``tiergate router`` commands: train, eval, loso, score, calibrate (and the verifier's).
 
 ``register`` adds them to the top-level parser; this module imports nothing heavy, each command
 imports its work when it runs. Every command returns an exit code: 0 on success, 2 on bad input
@@ -12,6 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from router.training import verifier_cli
 from router.training.fit import DEFAULT_MAX_LENGTH
 
 Handler = Callable[[argparse.Namespace], int]
@@ -124,6 +125,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _encoder_arg(p)
     p.set_defaults(func=_lazy("calibrate"))
+
+    verifier_cli.register(commands)  # train-verifier, verify, eval-verifier
 
 
 def _max_length_arg(p: argparse.ArgumentParser) -> None:
