@@ -25,6 +25,7 @@ from gateway.access.request_limits import BodySizeLimit
 from gateway.api import admin, chat, health, models
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
+from gateway.chat.escalation import AnswerVerifier, build_escalation
 from gateway.chat.plan import Planner
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
@@ -46,6 +47,7 @@ from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
 from gateway.upstream.probes import Readiness
 from policies import build_policies
+from router import Router
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,7 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     env: Mapping[str, str] | None = None,
     sinks: Sequence[Telemetry] = (),
+    verifiers: Mapping[str, AnswerVerifier] | None = None,
 ) -> FastAPI:
     """The gateway for `settings`.
 
@@ -71,13 +74,16 @@ def create_app(
     backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
     `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
     `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
-    request log); the caller owns them.
+    request log); the caller owns them. `verifiers`: answer verifiers by the name policies give
+    in `escalate.verifier` (default: loaded, `default` being the shipped one).
     """
     config = load_config(settings.config_path)
     variables = environ() if env is None else env
     targets = {n: Target.from_config(n, d, variables) for n, d in config.deployments.items()}
     scorer = scorer if scorer is not None else load_scorer(settings)
     policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
+    encoder = scorer.encoder if isinstance(scorer, Router) else None
+    escalation = build_escalation(config, verifiers, encoder)
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
     # The database (request log, stored responses, outcomes): migrated now, shared by all.
@@ -103,7 +109,13 @@ def create_app(
         attempts = Attempts(live, breakers, concurrency, quota)
         planner = Planner(config, policies, balancer, batcher, quota)
         app.state.service = ChatService(
-            config, planner, attempts, quota, [*telemetry.sinks, *sinks]
+            config,
+            planner,
+            attempts,
+            quota,
+            [*telemetry.sinks, *sinks],
+            escalation,
+            keepalive_s=settings.escalation_keepalive_s,
         )
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)

@@ -103,6 +103,14 @@ class Settings(_Shared):
     )
     metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")
 
+    # Escalation mode, shadow judging, feedback (issue 15).
+    escalation_keepalive_s: float = Field(
+        5.0,
+        gt=0,
+        description="while a streamed answer is held back for its checks: seconds between SSE "
+        "keep-alive comments (and before the response's headers are sent without the route)",
+    )
+
 
 class CommandSettings(_Shared):
     """What `tiergate up`, `tiergate models prepare` and `tiergate logs` read."""

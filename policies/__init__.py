@@ -2,7 +2,8 @@
 
 Pure decisions only: no HTTP, no embeddings, no files, no environment. `policies.types` holds the
 nouns, `policies.rules` the rule registry and the built-in rules, `policies.engine` how a decision
-is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers). The
+is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers),
+`policies.escalation` when a cheaper answer is checked or shadowed. The
 gateway's YAML format lives in `gateway.config`, which embeds `PolicySpec`.
 """
 
@@ -16,26 +17,41 @@ from policies.admission import (
     reservation_costs,
 )
 from policies.engine import Policy, build_policies
+from policies.escalation import escalation_tier, escalation_tiers, shadowed
 from policies.rules import Rule, register_rule, registered_rules
-from policies.types import TIERS, Decision, PolicySpec, RouteRequest, TierFacts, TierName
+from policies.types import (
+    TIERS,
+    Decision,
+    EscalateSpec,
+    PolicySpec,
+    RouteRequest,
+    ShadowSpec,
+    TierFacts,
+    TierName,
+)
 
 __all__ = [
     "DOWNGRADE_TIER",
     "TIERS",
     "Decision",
     "Downgrade",
+    "EscalateSpec",
     "InvalidTier",
     "Policy",
     "PolicySpec",
     "RouteRequest",
     "Rule",
+    "ShadowSpec",
     "TierFacts",
     "TierName",
     "after_downgrade",
     "build_policies",
     "downgrades",
+    "escalation_tier",
+    "escalation_tiers",
     "forced_tier",
     "register_rule",
     "registered_rules",
     "reservation_costs",
+    "shadowed",
 ]

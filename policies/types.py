@@ -9,12 +9,55 @@ engine sees tiers only through `TierFacts`, which the gateway computes from its 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TierName = Literal["small", "large"]
 TIERS: tuple[TierName, ...] = ("small", "large")
+
+
+DEFAULT_CHECKS: tuple[str, ...] = (
+    "json_schema",
+    "tool_arguments",
+    "code_syntax",
+    "degenerate",
+    "truncated",
+)
+"""The answer checks an escalating policy runs when it lists none (the gateway owns the checks
+themselves and refuses a name it does not know at start)."""
+
+
+class EscalateSpec(BaseModel):
+    """Escalation mode: the cheaper tier answers first, and its whole answer is checked before the
+    client sees a byte; on a failed check, or a verifier score above `verifier_threshold`, the
+    tier `to` answers instead."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: TierName = "large"
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    verifier: str | None = None
+    """`default` (the shipped verifier), a verifier artifact's directory, or None (`none`):
+    checks only."""
+    verifier_threshold: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("verifier", mode="before")
+    @classmethod
+    def _none_is_none(cls, value: Any) -> Any:
+        return None if value in ("none", "") else value
+
+
+class ShadowSpec(BaseModel):
+    """Shadow judging: for `fraction` of the requests a cheaper tier answered, after the client has
+    its answer, the most capable tier answers too and the `judge` deployment compares the two
+    (both orders); never past `daily_budget_usd` a UTC day, shared by every worker and replica."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fraction: float = Field(0.02, ge=0, le=1)
+    judge: str = Field(min_length=1)
+    daily_budget_usd: float = Field(5.0, gt=0)
 
 
 class PolicySpec(BaseModel):
@@ -32,6 +75,10 @@ class PolicySpec(BaseModel):
     on_over_rate: Literal["reject", "downgrade"] = "reject"
     """A key over its rpm or tpm: 429, or the small tier, counted against the key's small-tier
     overflow counters (the same limits again); past those too, 429 (see `gateway.access.quota`)."""
+    escalate: EscalateSpec | None = None
+    """Escalation mode (`policies.escalation`); None: the routed tier's answer is final."""
+    shadow: ShadowSpec | None = None
+    """Shadow judging (`gateway.chat.shadow`); None: off."""
 
     @model_validator(mode="after")
     def _one_way_to_decide(self) -> PolicySpec:

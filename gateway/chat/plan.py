@@ -33,6 +33,8 @@ from policies import (
     TierName,
     after_downgrade,
     downgrades,
+    escalation_tier,
+    escalation_tiers,
     forced_tier,
     reservation_costs,
 )
@@ -50,9 +52,18 @@ class Plan:
     candidates: list[Target]
     tier_of: dict[str, TierName] = field(default_factory=dict)
     ticket: Ticket | None = None
+    escalate_to: TierName | None = None
+    """Escalation mode: the tier that answers when the cheaper answer fails its checks."""
+    escalation: list[Target] = field(default_factory=list)
+    """The deployments an escalated request tries, in order (`escalate_to`'s, then beyond)."""
 
     def tier(self, target: Target) -> TierName | None:
         return self.tier_of.get(target.name)
+
+    @property
+    def escalation_tiers(self) -> set[TierName]:
+        """The tiers whose answers are final in escalation mode."""
+        return {t for t in (self.tier(target) for target in self.escalation) if t is not None}
 
 
 class Planner:
@@ -115,7 +126,17 @@ class Planner:
                     tier_of[target.name] = tier
         if not candidates:
             authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
-        return Plan(policy, decision, candidates, tier_of)
+        plan = Plan(policy, decision, candidates, tier_of)
+        plan.escalate_to = escalation_tier(policy.spec, decision)
+        if plan.escalate_to is not None:
+            for tier in escalation_tiers(plan.escalate_to):
+                for target in self._balancer.order(tier):
+                    if key is None or key.may_reach(target.name):
+                        plan.escalation.append(target)
+                        tier_of.setdefault(target.name, tier)
+            if not plan.escalation:
+                plan.escalate_to = None
+        return plan
 
     async def admit(
         self, plan: Plan, request: RoutedRequest, key: ApiKey | None, ledger: Ledger
@@ -130,9 +151,15 @@ class Planner:
         first, small = reservation_costs(
             [(plan.tier(t), costs[t.name]) for t in plan.candidates], downgrade
         )
+        tokens = prompt + completion
+        if plan.escalate_to is not None:
+            # Escalation mode may pay for both answers: the cheaper one and the escalation tier's
+            # (a request downgraded to the small tier instead is not escalated: `small` stays).
+            again = max(t.deployment.price.cost(prompt, completion) for t in plan.escalation)
+            first, tokens = first + again, 2 * tokens
         ticket = await self._quota.admit(
             key,
-            tokens=prompt + completion,
+            tokens=tokens,
             cost_usd=first,
             small_cost_usd=small,
             downgrade=downgrade,
@@ -142,6 +169,7 @@ class Planner:
         ledger.holds(ticket)
         if ticket.downgraded:
             plan.candidates = after_downgrade(plan.candidates, plan.tier)
+            plan.escalate_to, plan.escalation = None, []
 
     def _resolve(self, model: str) -> tuple[Policy | None, Target | None]:
         if model == "auto":

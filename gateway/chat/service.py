@@ -4,7 +4,9 @@
 resolve, authorize, score and decide, admit against the key's limits), then walks its candidates
 (`gateway.chat.attempt`) until one answers: a JSON body, or a stream whose first chunk has arrived
 and whose lease (`gateway.chat.stream`) ends it. Fallback only happens before the first byte reaches
-the client; after that the answer belongs to the deployment that started it. Every accepted request
+the client; after that the answer belongs to the deployment that started it. In escalation mode
+the cheaper tier's whole answer is judged first (`gateway.chat.escalation`), and a streamed one is
+held back until it is (`gateway.chat.held`). Every accepted request
 ends in exactly one `RequestRecord`, whatever happened, written by its ledger
 (`gateway.chat.ledger`).
 """
@@ -19,7 +21,16 @@ from typing import Literal
 from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
 from gateway.access.request_limits import check_request
-from gateway.chat.attempt import Attempts, Exhausted, fallback_header
+from gateway.chat.attempt import Answer, Attempts, Exhausted, fallback_header
+from gateway.chat.escalation import Decided, Escalation, Escalator
+from gateway.chat.held import (
+    KEEPALIVE_S,
+    EventSource,
+    HeldStream,
+    ReplayStream,
+    describe_route,
+    replay_chunks,
+)
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
@@ -37,7 +48,7 @@ class Outcome:
 
     headers: dict[str, str]
     body: JSON | None = None
-    stream: StreamLease | None = None
+    stream: EventSource | None = None
     """For a stream: the route must call `stream.close()` after the response, however it went."""
 
 
@@ -49,12 +60,16 @@ class ChatService:
         attempts: Attempts,
         quota: Quota,
         sinks: Sequence[Telemetry],
+        escalation: Escalation | None = None,
+        keepalive_s: float = KEEPALIVE_S,
     ) -> None:
         self._config = config
         self._planner = planner
         self._attempts = attempts
         self._quota = quota
         self._sinks = list(sinks)
+        self._escalator = Escalator(escalation or Escalation({}), attempts)
+        self._keepalive_s = keepalive_s
         large = config.tiers["large"].deployments[0]
         self._large_price = config.deployments[large].price
 
@@ -81,6 +96,8 @@ class ChatService:
             plan = await self._planner.plan(request, headers, key, ledger)
             await self._planner.admit(plan, request, key, ledger)
             call = upstream_call(endpoint, request)
+            if plan.escalate_to is not None:
+                return await self._escalating(plan, call, request, ledger)
             if request.stream:
                 return await self._stream(plan, call, request, ledger)
             return await self._complete(plan, call, request, ledger)
@@ -104,6 +121,11 @@ class ChatService:
         self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
         answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
+        return self._answered(plan, answer, request, ledger)
+
+    def _answered(
+        self, plan: Plan, answer: Answer, request: RoutedRequest, ledger: Ledger
+    ) -> Outcome:
         target, body = answer.target, answer.body
         body["model"] = target.name
         ledger.served(target.name, plan.tier(target), answer.failures)
@@ -114,6 +136,77 @@ class ChatService:
         headers = response_headers(ledger.record, answer.failures, plan)
         headers["x-tiergate-cost-usd"] = f"{ledger.record.cost_usd:.10f}"
         return Outcome(headers, body=body)
+
+    # --- escalation mode ------------------------------------------------------------------------
+
+    async def _escalating(
+        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+    ) -> Outcome:
+        """The cheaper answer, judged; the escalation tier's when it fails."""
+        escalator = self._escalator
+        if not request.stream:
+            decided = await escalator.cheaper(plan, call, request, ledger)
+            answer = decided.answer
+            if decided.escalate:
+                answer = await escalator.escalate(plan, call, decided, request, ledger)
+            return self._answered(plan, answer, request, ledger)
+        task = asyncio.create_task(self._held_answer(plan, call, request, ledger))
+        try:
+            await asyncio.wait({task}, timeout=self._keepalive_s)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            headers, source = task.result()
+            return Outcome(headers, stream=source)
+        decided_source = asyncio.create_task(_second(task))
+        headers = response_headers(ledger.record, [], plan)
+        for name in ("x-tiergate-route", "x-tiergate-deployment"):
+            headers.pop(name, None)
+        held = HeldStream(
+            decided_source,
+            ledger,
+            lambda: describe_route(ledger),
+            interval_s=self._keepalive_s,
+        )
+        return Outcome(headers, stream=held)
+
+    async def _held_answer(
+        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+    ) -> tuple[dict[str, str], EventSource]:
+        """A streamed request's decided answer: the kept cheaper one replayed, or the escalation
+        tier's live stream (the cheaper one if that tier cannot answer)."""
+        decided = await self._escalator.cheaper(plan, call, request, ledger)
+        if decided.escalate:
+            plan.candidates = plan.escalation
+            try:
+                outcome = await self._stream(plan, call, request, ledger)
+            except Exhausted as exc:
+                ledger.escalation_failed(exc.failures[-1][1].kind if exc.failures else "no_route")
+            else:
+                Escalator.discard(decided, request, ledger, plan)
+                assert outcome.stream is not None
+                return outcome.headers, outcome.stream
+        return self._replayed(plan, decided, request, ledger)
+
+    def _replayed(
+        self, plan: Plan, decided: Decided, request: RoutedRequest, ledger: Ledger
+    ) -> tuple[dict[str, str], EventSource]:
+        answer = decided.answer
+        target = answer.target
+        ledger.served(target.name, plan.tier(target), answer.failures)
+        ledger.upstream(answer.upstream_s)
+        prompt, completion, estimated = usage_of(answer.body, request.prompt_chars())
+        ledger.usage(target.deployment.price, prompt, completion, estimated=estimated)
+        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
+        chunks = replay_chunks(answer.body, model=target.name, wants_usage=wants_usage)
+
+        def finish(client_aborted: bool) -> None:
+            ledger.stream_ended(client_aborted=client_aborted, partial=client_aborted, error=None)
+            ledger.finish()
+
+        ledger.first_byte()
+        return response_headers(ledger.record, answer.failures, plan), ReplayStream(chunks, finish)
 
     async def _stream(
         self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
@@ -159,7 +252,14 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
         headers["x-tiergate-fallback"] = fallback_header(failures)
     if plan.ticket is not None and plan.ticket.downgraded:
         headers["x-tiergate-downgraded"] = plan.ticket.downgraded
+    if rec.escalated is not None:
+        headers["x-tiergate-escalated"] = rec.escalated
     return headers
+
+
+async def _second(task: asyncio.Task[tuple[dict[str, str], EventSource]]) -> EventSource:
+    """The source of a held answer, once decided (its headers were sent before)."""
+    return (await task)[1]
 
 
 def upstream_call(endpoint: Literal["chat", "completions"], request: RoutedRequest) -> UpstreamCall:

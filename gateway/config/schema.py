@@ -189,7 +189,23 @@ class GatewayConfig(_Strict):
             if name == "auto" or name.startswith("auto:"):
                 raise ValueError(f"deployment name {name!r} is reserved for routing")
         self._keys_resolve()
+        self._learning_resolves()
         return self
+
+    def _learning_resolves(self) -> None:
+        """Escalation tiers and shadow judges name what the config declares."""
+        for name, policy in self.policies.items():
+            if policy.escalate is not None and policy.escalate.to not in self.tiers:
+                known = ", ".join(self.tiers)
+                raise ValueError(
+                    f"policies.{name}.escalate.to names tier {policy.escalate.to!r}; tiers: {known}"
+                )
+            if policy.shadow is not None and policy.shadow.judge not in self.deployments:
+                known = ", ".join(sorted(self.deployments))
+                raise ValueError(
+                    f"policies.{name}.shadow.judge names deployment {policy.shadow.judge!r}; "
+                    f"declared: {known}"
+                )
 
     def _keys_resolve(self) -> None:
         ids = [k.id for k in self.keys]

@@ -9,7 +9,7 @@ and read what they send.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +61,7 @@ class RunningGateway:
     url: str
     """Base URL including `/v1`."""
     root: str
-    scorer: KeywordScorer
+    scorer: Any
     server: uvicorn.Server
     thread: threading.Thread
 
@@ -92,15 +92,20 @@ def start_gateway(
     env: dict[str, str] | None = None,
     *,
     sinks: Sequence[Telemetry] = (),
+    scorer: Any = None,
+    verifiers: Mapping[str, Any] | None = None,
     **settings: Any,
 ) -> RunningGateway:
+    """`scorer`: the router (default: a new `KeywordScorer`); `verifiers`: answer verifiers by
+    the names policies give (`create_app`)."""
     path = write_config(tmp_path, config)
-    scorer = KeywordScorer()
+    scorer = KeywordScorer() if scorer is None else scorer
     app = create_app(
         Settings(config_path=path, log_dir=tmp_path / "logs", **settings),
         scorer=scorer,
         env=env or {},
         sinks=sinks,
+        verifiers=verifiers,
     )
     server, thread, sock = serve_in_thread(app)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
