@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -22,13 +23,16 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, health, models
+from gateway.api import admin, chat, feedback, health, models
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
-from gateway.chat.escalation import AnswerVerifier, build_escalation
+from gateway.chat.escalation import AnswerVerifier, Escalation, build_escalation
+from gateway.chat.learning import Learning
+from gateway.chat.outcomes import OutcomeKeeper, RecentAnswers
 from gateway.chat.plan import Planner
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
+from gateway.chat.shadow import ShadowBudget, ShadowJudge
 from gateway.config import load_config
 from gateway.deps import metrics_access
 from gateway.protocol.errors import install_error_handlers
@@ -46,7 +50,7 @@ from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
 from gateway.upstream.probes import Readiness
-from policies import build_policies
+from policies import TIERS, build_policies
 from router import Router
 
 log = logging.getLogger(__name__)
@@ -89,6 +93,14 @@ def create_app(
     # The database (request log, stored responses, outcomes): migrated now, shared by all.
     database = Database.open(database_url(settings, config)) if settings.request_log else None
     telemetry = build_telemetry(settings, config, database)
+    retention = settings.outcome_retention_days
+    keeper = OutcomeKeeper(
+        database,
+        scorer,
+        _feature_verifier(escalation, encoder) if database is not None else None,
+        retention_s=None if retention is None else retention * 86400.0,
+        keep_content=settings.outcome_content,
+    )
     keys = KeyRing.from_config(
         config.keys, variables, metrics_require_key=config.limits.metrics_require_key
     )
@@ -108,6 +120,27 @@ def create_app(
         quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
         attempts = Attempts(live, breakers, concurrency, quota)
         planner = Planner(config, policies, balancer, batcher, quota)
+        quality = next((s.quality for s in telemetry.sinks if isinstance(s, GatewayMetrics)), None)
+        shadow = None
+        if any(p.shadow is not None for p in config.policies.values()):
+            capable = config.tiers[TIERS[-1]].deployments
+            shadow = ShadowJudge(
+                config,
+                attempts,
+                [balancer.targets[name] for name in capable],
+                balancer.targets,
+                ShadowBudget(quota.store),
+                keeper,
+                quality,
+            )
+        learning = Learning(
+            keeper,
+            shadow,
+            quality,
+            recent=RecentAnswers(settings.recent_answers),
+            reserve_tokens=config.limits.reserve_completion_tokens,
+        )
+        app.state.learning = learning
         app.state.service = ChatService(
             config,
             planner,
@@ -116,6 +149,7 @@ def create_app(
             [*telemetry.sinks, *sinks],
             escalation,
             keepalive_s=settings.escalation_keepalive_s,
+            learning=learning,
         )
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
@@ -132,6 +166,7 @@ def create_app(
         finally:
             for registry in registries:
                 registry.unregister(collector)
+            await learning.aclose()
             await quota.aclose()
             await batcher.aclose()
             for sink in telemetry.sinks:
@@ -152,11 +187,23 @@ def create_app(
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (chat, models, health, admin):
+    for module in (chat, models, health, admin, feedback):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])
     return app
+
+
+def _feature_verifier(escalation: Escalation, encoder: Any) -> AnswerVerifier | None:
+    """The verifier whose features outcome rows keep: a policy's (the first named), else the
+    shipped one on the router's encoder; None without a trained router (no encoder)."""
+    if escalation.verifiers:
+        return next(iter(escalation.verifiers.values()))
+    if encoder is None:
+        return None
+    from router import load_verifier
+
+    return load_verifier(encoder=encoder)
 
 
 CONTENT_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai", "httpcore")

@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
+from gateway.chat.learning import Learning
 from gateway.chat.service import ChatService
 from gateway.protocol.openai import ModelList
 from gateway.storage import Database
@@ -43,6 +44,10 @@ def _database(request: Request) -> Database | None:
     return cast(Database | None, request.app.state.database)
 
 
+def _learning(request: Request) -> Learning:
+    return cast(Learning, request.app.state.learning)
+
+
 def _models(request: Request) -> ModelList:
     catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
     return catalogue()
@@ -52,6 +57,8 @@ Service = Annotated[ChatService, Depends(_service)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+LearningDep = Annotated[Learning, Depends(_learning)]
+"""Feedback, and what follows an answer (`gateway.chat.learning`)."""
 DatabaseDep = Annotated[Database | None, Depends(_database)]
 """The gateway's database (`gateway.storage.Database`); None when the request log is off."""
 Models = Annotated[ModelList, Depends(_models)]

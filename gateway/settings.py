@@ -110,6 +110,23 @@ class Settings(_Shared):
         description="while a streamed answer is held back for its checks: seconds between SSE "
         "keep-alive comments (and before the response's headers are sent without the route)",
     )
+    outcome_retention_days: float | None = Field(
+        30.0,
+        gt=0,
+        description="days outcome rows (embeddings, answer features, verdicts) are kept; "
+        "unset: until deleted",
+    )
+    outcome_content: bool = Field(
+        False,
+        description="also keep the prompt and answer text of shadowed and feedback requests in "
+        "their outcome rows (off: only embeddings and answer features)",
+    )
+    recent_answers: int = Field(
+        1024,
+        ge=0,
+        description="answered requests each process remembers (one hour at most, in memory) so "
+        "that feedback on them is stored with their embedding and answer features",
+    )
 
 
 class CommandSettings(_Shared):

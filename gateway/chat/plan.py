@@ -60,6 +60,9 @@ class Plan:
     def tier(self, target: Target) -> TierName | None:
         return self.tier_of.get(target.name)
 
+    def tier_of_name(self, deployment: str | None) -> TierName | None:
+        return self.tier_of.get(deployment) if deployment is not None else None
+
     @property
     def escalation_tiers(self) -> set[TierName]:
         """The tiers whose answers are final in escalation mode."""

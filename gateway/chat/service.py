@@ -22,7 +22,7 @@ from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
 from gateway.access.request_limits import check_request
 from gateway.chat.attempt import Answer, Attempts, Exhausted, fallback_header
-from gateway.chat.escalation import Decided, Escalation, Escalator
+from gateway.chat.escalation import Decided, Escalation, Escalator, answer_text, answers_of
 from gateway.chat.held import (
     KEEPALIVE_S,
     EventSource,
@@ -31,6 +31,7 @@ from gateway.chat.held import (
     describe_route,
     replay_chunks,
 )
+from gateway.chat.learning import Learning
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
@@ -62,7 +63,9 @@ class ChatService:
         sinks: Sequence[Telemetry],
         escalation: Escalation | None = None,
         keepalive_s: float = KEEPALIVE_S,
+        learning: Learning | None = None,
     ) -> None:
+        """`learning`: what follows an answer (remembering it for feedback, shadow judging)."""
         self._config = config
         self._planner = planner
         self._attempts = attempts
@@ -70,6 +73,7 @@ class ChatService:
         self._sinks = list(sinks)
         self._escalator = Escalator(escalation or Escalation({}), attempts)
         self._keepalive_s = keepalive_s
+        self._learning = learning
         large = config.tiers["large"].deployments[0]
         self._large_price = config.deployments[large].price
 
@@ -121,10 +125,10 @@ class ChatService:
         self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
         answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
-        return self._answered(plan, answer, request, ledger)
+        return self._answered(plan, call, answer, request, ledger)
 
     def _answered(
-        self, plan: Plan, answer: Answer, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, call: UpstreamCall, answer: Answer, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
         target, body = answer.target, answer.body
         body["model"] = target.name
@@ -135,7 +139,15 @@ class ChatService:
         ledger.finish()
         headers = response_headers(ledger.record, answer.failures, plan)
         headers["x-tiergate-cost-usd"] = f"{ledger.record.cost_usd:.10f}"
+        self._learn(plan, call, request, ledger, text_of(body))
         return Outcome(headers, body=body)
+
+    def _learn(
+        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger, text: str
+    ) -> None:
+        """After a routed answer reached the client (`gateway.chat.learning`)."""
+        if self._learning is not None and plan.policy is not None:
+            self._learning.answered(plan, call, request, ledger.record, text)
 
     # --- escalation mode ------------------------------------------------------------------------
 
@@ -149,7 +161,7 @@ class ChatService:
             answer = decided.answer
             if decided.escalate:
                 answer = await escalator.escalate(plan, call, decided, request, ledger)
-            return self._answered(plan, answer, request, ledger)
+            return self._answered(plan, call, answer, request, ledger)
         task = asyncio.create_task(self._held_answer(plan, call, request, ledger))
         try:
             await asyncio.wait({task}, timeout=self._keepalive_s)
@@ -187,10 +199,15 @@ class ChatService:
                 Escalator.discard(decided, request, ledger, plan)
                 assert outcome.stream is not None
                 return outcome.headers, outcome.stream
-        return self._replayed(plan, decided, request, ledger)
+        return self._replayed(plan, call, decided, request, ledger)
 
     def _replayed(
-        self, plan: Plan, decided: Decided, request: RoutedRequest, ledger: Ledger
+        self,
+        plan: Plan,
+        call: UpstreamCall,
+        decided: Decided,
+        request: RoutedRequest,
+        ledger: Ledger,
     ) -> tuple[dict[str, str], EventSource]:
         answer = decided.answer
         target = answer.target
@@ -204,6 +221,8 @@ class ChatService:
         def finish(client_aborted: bool) -> None:
             ledger.stream_ended(client_aborted=client_aborted, partial=client_aborted, error=None)
             ledger.finish()
+            if not client_aborted:
+                self._learn(plan, call, request, ledger, text_of(answer.body))
 
         ledger.first_byte()
         return response_headers(ledger.record, answer.failures, plan), ReplayStream(chunks, finish)
@@ -220,6 +239,7 @@ class ChatService:
                 target_name=target.name,
                 client_wants_usage=wants_usage,
                 prompt_chars=prompt_chars,
+                keep_text=self._learning is not None and self._learning.wants(plan),
             )
 
         opened = await self._attempts.open_stream(plan.candidates, plan.ticket, call, relay_for)
@@ -233,6 +253,7 @@ class ChatService:
             ledger=ledger,
             price=target.deployment.price,
             upstream_started=opened.started,
+            after=lambda text: self._learn(plan, call, request, ledger, text),
         )
         return Outcome(response_headers(ledger.record, opened.failures, plan), stream=lease)
 
@@ -260,6 +281,12 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
 async def _second(task: asyncio.Task[tuple[dict[str, str], EventSource]]) -> EventSource:
     """The source of a held answer, once decided (its headers were sent before)."""
     return (await task)[1]
+
+
+def text_of(body: JSON) -> str:
+    """A JSON answer's first choice as text (its content, else its tool calls as JSON)."""
+    choices = answers_of(body)
+    return answer_text(choices[0][0]) if choices else ""
 
 
 def upstream_call(endpoint: Literal["chat", "completions"], request: RoutedRequest) -> UpstreamCall:

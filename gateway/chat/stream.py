@@ -47,7 +47,10 @@ class StreamRelay:
         target_name: str,
         client_wants_usage: bool,
         prompt_chars: int,
+        keep_text: bool = False,
     ) -> None:
+        """`keep_text`: keep the answer's text (content and tool arguments) for `text`, for
+        the learning that follows a request (`gateway.chat.outcomes`)."""
         self._chunks = chunks
         self._target = target_name
         self._wants_usage = client_wants_usage
@@ -55,6 +58,7 @@ class StreamRelay:
         self._first: JSON | None = None
         self._completion_chars = 0
         self._usage: JSON | None = None
+        self._text: list[str] | None = [] if keep_text else None
         self.error: UpstreamError | None = None
         self.client_aborted = False
         self.partial = False
@@ -88,6 +92,11 @@ class StreamRelay:
         return estimate(self._prompt_chars)
 
     @property
+    def text(self) -> str | None:
+        """The answer's text so far (None unless asked for with `keep_text`)."""
+        return None if self._text is None else "".join(self._text)
+
+    @property
     def completion_tokens(self) -> int:
         if self._usage is not None:
             return int(self._usage.get("completion_tokens") or 0)
@@ -103,10 +112,13 @@ class StreamRelay:
             text = delta.get("content") if "delta" in choice else choice.get("text")
             if isinstance(text, str):
                 self._completion_chars += len(text)
+                if self._text is not None:
+                    self._text.append(text)
             for call in delta.get("tool_calls") or ():
-                self._completion_chars += len(
-                    str((call.get("function") or {}).get("arguments") or "")
-                )
+                arguments = str((call.get("function") or {}).get("arguments") or "")
+                self._completion_chars += len(arguments)
+                if self._text is not None:
+                    self._text.append(arguments)
         usage = chunk.get("usage")
         if usage:
             if reported(usage):
@@ -202,8 +214,11 @@ class StreamLease:
         ledger: Ledger,
         price: Price,
         upstream_started: float,
+        after: Callable[[str], None] | None = None,
     ) -> None:
+        """`after(text)` runs once a stream that kept its text (`keep_text`) ended whole."""
         self._relay = relay
+        self._after = after
         self._slot = slot
         self._breaker = breaker
         self._ledger = ledger
@@ -232,6 +247,9 @@ class StreamLease:
             client_aborted=relay.client_aborted, partial=relay.partial, error=relay.error
         )
         ledger.finish()
+        text = relay.text
+        if self._after is not None and text is not None and not relay.partial:
+            self._after(text)
 
     async def close(self) -> None:
         """After the response: end the stream where it stopped (its `finally` releases), or, if it

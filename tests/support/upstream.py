@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +88,8 @@ class FakeUpstream:
     queue: deque[Behaviour] = field(default_factory=deque)
     history: list[Seen] = field(default_factory=list)
     default: Behaviour = field(default_factory=Reply)
+    respond: Callable[[dict[str, Any]], Behaviour] | None = None
+    """With nothing queued: the behaviour for a request's body (a judge that reads the prompt)."""
     url: str = ""
     """Base URL including `/v1`, set once serving."""
     _server: uvicorn.Server | None = None
@@ -98,8 +100,10 @@ class FakeUpstream:
     def enqueue(self, *behaviours: Behaviour) -> None:
         self.queue.extend(behaviours)
 
-    def _next(self) -> Behaviour:
-        return self.queue.popleft() if self.queue else self.default
+    def _next(self, body: dict[str, Any]) -> Behaviour:
+        if self.queue:
+            return self.queue.popleft()
+        return self.respond(body) if self.respond is not None else self.default
 
     # --- HTTP -------------------------------------------------------------------------------
 
@@ -115,7 +119,7 @@ class FakeUpstream:
     async def _handle(self, request: Request, chat: bool) -> Response:
         body = json.loads(await request.body())
         self.history.append(Seen(request.url.path, dict(request.headers), body))
-        behaviour = self._next()
+        behaviour = self._next(body)
         model = str(body.get("model", self.name))
         if isinstance(behaviour, Fail):
             headers = {}
