@@ -11,8 +11,12 @@ into `app.state`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +34,7 @@ from gateway.chat.escalation import AnswerVerifier, Escalation, build_escalation
 from gateway.chat.learning import Learning
 from gateway.chat.outcomes import OutcomeKeeper, RecentAnswers
 from gateway.chat.plan import Planner
+from gateway.chat.reload import FileGeneration, Generation, Reloader, StoreGeneration
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
 from gateway.chat.shadow import ShadowBudget, ShadowJudge
@@ -101,6 +106,15 @@ def create_app(
         retention_s=None if retention is None else retention * 86400.0,
         keep_content=settings.outcome_content,
     )
+    reloader = Reloader(
+        config,
+        scorer,
+        policies,
+        escalation,
+        keeper,
+        artifact_dir=settings.router_artifact,
+        cache_size=settings.router_cache_size,
+    )
     keys = KeyRing.from_config(
         config.keys, variables, metrics_require_key=config.limits.metrics_require_key
     )
@@ -153,6 +167,15 @@ def create_app(
         )
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
+        generation: Generation = (
+            StoreGeneration(quota.store)
+            if config.redis_url
+            else FileGeneration(settings.log_dir / "reload-generation")
+        )
+        reloader.attach(batcher, planner, generation)
+        await reloader.start()
+        watcher = asyncio.create_task(reloader.watch(settings.reload_poll_s), name="reload-watch")
+        hangup = _on_hangup(reloader)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
         registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
         for registry in registries:
@@ -166,6 +189,10 @@ def create_app(
         finally:
             for registry in registries:
                 registry.unregister(collector)
+            hangup()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
             await learning.aclose()
             await quota.aclose()
             await batcher.aclose()
@@ -179,11 +206,12 @@ def create_app(
                     await backend.aclose()
 
     def current_catalogue() -> ModelList:
-        return catalogue(config, policies, balancer, dict(scorer.info))
+        return catalogue(config, reloader.policies, balancer, dict(reloader.scorer.info))
 
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
     app.state.database = database
+    app.state.reloader = reloader
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
@@ -192,6 +220,37 @@ def create_app(
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])
     return app
+
+
+def _on_hangup(reloader: Reloader) -> Callable[[], None]:
+    """SIGHUP reloads the artifacts everywhere (in the main thread's loop only: tests serve
+    apps from other threads). Returns what undoes it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[Any]] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(_reload_logged(reloader))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return undo
+
+
+async def _reload_logged(reloader: Reloader) -> None:
+    try:
+        await reloader.reload_everywhere()
+    except Exception as exc:
+        log.error("SIGHUP: reload failed: %s", exc)
 
 
 def _feature_verifier(escalation: Escalation, encoder: Any) -> AnswerVerifier | None:

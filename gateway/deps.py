@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
 from gateway.chat.learning import Learning
+from gateway.chat.reload import Reloader
 from gateway.chat.service import ChatService
 from gateway.protocol.openai import ModelList
 from gateway.storage import Database
@@ -48,6 +49,10 @@ def _learning(request: Request) -> Learning:
     return cast(Learning, request.app.state.learning)
 
 
+def _reloader(request: Request) -> Reloader:
+    return cast(Reloader, request.app.state.reloader)
+
+
 def _models(request: Request) -> ModelList:
     catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
     return catalogue()
@@ -59,6 +64,8 @@ QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 LearningDep = Annotated[Learning, Depends(_learning)]
 """Feedback, and what follows an answer (`gateway.chat.learning`)."""
+ReloaderDep = Annotated[Reloader, Depends(_reloader)]
+"""Swaps in retrained artifacts (`gateway.chat.reload`)."""
 DatabaseDep = Annotated[Database | None, Depends(_database)]
 """The gateway's database (`gateway.storage.Database`); None when the request log is off."""
 Models = Annotated[ModelList, Depends(_models)]

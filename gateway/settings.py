@@ -121,6 +121,12 @@ class Settings(_Shared):
         description="also keep the prompt and answer text of shadowed and feedback requests in "
         "their outcome rows (off: only embeddings and answer features)",
     )
+    reload_poll_s: float = Field(
+        2.0,
+        gt=0,
+        description="seconds between looks at the reload generation, through which a reload "
+        "asked of one worker (POST /admin/router/reload, SIGHUP) reaches every other",
+    )
     recent_answers: int = Field(
         1024,
         ge=0,

@@ -36,6 +36,7 @@ from gateway.storage import Database, Outcome
 from gateway.storage.records import OutcomeKind
 from router import Item, Router, Verifier
 from router.conversation import last_user_text, to_conversation
+from router.vectors import embedding_id, to_bytes
 from router.verifier_features import featurize_answers
 
 log = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ class OutcomeKeeper:
         conversation = to_conversation(answered.items)
         max_length = router.artifact.encoder_max_length
         vector = router.encoder.encode([last_user_text(conversation)], max_length=max_length)[0]
-        model = embedding_model(router.encoder.name, max_length)
+        model = embedding_id(router.encoder.name, max_length)
         verifier = self.verifier
         if isinstance(verifier, Verifier):
             names = list(verifier.artifact.features)
@@ -172,15 +173,11 @@ class OutcomeKeeper:
             row = featurize_answers([conversation], [answered.answer], names, encode)[0]
             features["verifier"] = {
                 "features": names,
-                "encoder": embedding_model(verifier.encoder.name, limit),
+                "encoder": verifier.encoder.name,
+                "max_length": limit,
                 "values": [float(v) for v in row],
             }
-        return np.asarray(vector, dtype="<f4").tobytes(), model, features
-
-
-def embedding_model(encoder: str, max_length: int | None) -> str:
-    """How an embedding was made: `<encoder>@<word pieces>` (`default`: the encoder's own)."""
-    return f"{encoder}@{max_length if max_length is not None else 'default'}"
+        return to_bytes(vector), model, features
 
 
 def clip(text: str) -> str:

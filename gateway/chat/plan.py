@@ -84,6 +84,10 @@ class Planner:
         self._scorer = scorer
         self._quota = quota
 
+    def use_policies(self, policies: Mapping[str, Policy]) -> None:
+        """Policies rebuilt after a router reload (thresholds from its calibration)."""
+        self._policies = dict(policies)
+
     def model_names(self) -> list[str]:
         """Every name a client may send as `model`."""
         return ["auto", *(f"auto:{p}" for p in self._policies), *self._config.deployments]

@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 JUDGE_MAX_TOKENS = 16
 JUDGE_OVERHEAD_CHARS = 600
 MAX_RUNNING = 4
-"""Shadow jobs at once per process; a sample past it is skipped (`busy`)."""
+"""Shadow jobs judging at once per process; the others wait their turn."""
+MAX_PENDING = 256
+"""Shadow jobs waiting or judging per process; a sample past it is skipped (`busy`)."""
 JUDGE_SYSTEM = (
     "You are an impartial judge. Compare two answers to the same request and decide which one "
     "answers it better: correctness first, then completeness and clarity. Reply with exactly one "
@@ -146,12 +148,13 @@ class ShadowJudge:
         self._metrics = metrics
         self._sample = sample
         self._running: set[asyncio.Task[None]] = set()
+        self._turns = asyncio.Semaphore(MAX_RUNNING)
 
     def consider(self, job: ShadowJob) -> bool:
         """Sample `job` (its policy's fraction) and start judging it; whether it was started."""
         if not self._strong or self._sample() >= job.spec.fraction:
             return False
-        if len(self._running) >= MAX_RUNNING:
+        if len(self._running) >= MAX_PENDING:
             self._skipped(job, "busy")
             return False
         task = asyncio.get_running_loop().create_task(self._judge(job), name="shadow-judge")
@@ -160,6 +163,10 @@ class ShadowJudge:
         return True
 
     async def _judge(self, job: ShadowJob) -> None:
+        async with self._turns:
+            await self._judged(job)
+
+    async def _judged(self, job: ShadowJob) -> None:
         spec, answered = job.spec, job.answered
         judge = self._targets[spec.judge]
         worst = self._worst_case(job, judge)

