@@ -198,8 +198,14 @@ def render(fig: Figures, plan: Plan, events: Events, meta: dict[str, Any]) -> st
     served = ", ".join(f"{k} {v}" for k, v in sorted(fig.served.items()))
     killed_missing = sum(1 for w in fig.missing.values() if w == f"{KILLED}#0")
     other_missing = len(fig.missing) - killed_missing
-    ages = fig.missing_age_s
-    age_text = f"{min(ages):.2f}-{max(ages):.2f} s" if ages else "-"
+    in_flight = sum(1 for age in fig.missing_age_s if age < 0)
+    queued = [age for age in fig.missing_age_s if age >= 0]
+    queued_text = f", ended {max(queued):.2f} s or less before it" if queued else ""
+    exit_note = (
+        " (uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over)"
+        if events.term_exit_code == -15
+        else ""
+    )
     rpm_max = max(fig.rpm_per_minute.values(), default=0)
     out = [
         "## Failover: three replicas behind HAProxy",
@@ -217,7 +223,8 @@ def render(fig: Figures, plan: Plan, events: Events, meta: dict[str, Any]) -> st
         "rpm-limited and a budget-limited key sending faster than their limits. At "
         f"{plan.kill_at_s:g} s r1 is SIGKILLed, at {plan.restart_at_s:g} s started again (ready "
         f"{events.restart_ready_s:.1f} s later), at {plan.term_at_s:g} s r2 is SIGTERMed (drained "
-        f"in {events.drain_s:.1f} s, exit code {events.term_exit_code}). Load average at the end: "
+        f"in {events.drain_s:.1f} s, exit code {events.term_exit_code}{exit_note}). Load average "
+        "at the end: "
         f"{meta['load_avg_end']:.1f}.",
         "",
         *table,
@@ -228,8 +235,9 @@ def render(fig: Figures, plan: Plan, events: Events, meta: dict[str, Any]) -> st
         f"- Streams cut: {len(fig.cut_streams)}, served by "
         f"{', '.join(sorted(set(fig.cut_streams.values()))) or '-'} (the SIGKILLed r1 is `r1#0`).",
         f"- Request-log rows in Postgres: {fig.rows} for {fig.rows_expected} requests the replicas "
-        f"accepted; missing: {killed_missing} from the SIGKILLed r1 (its unflushed queue, requests "
-        f"that ended {age_text} before the kill), {other_missing} from any other replica; "
+        f"accepted; missing: {killed_missing} from the SIGKILLed r1 ({in_flight} in flight at the "
+        f"kill, {len(queued)} finished but still in its queue{queued_text}), {other_missing} from "
+        "any other replica; "
         f"{fig.duplicates} duplicate rows, {fig.unknown_rows} rows for ids never sent.",
         f"- rpm limit {RPM_LIMIT} across the three replicas: answered per UTC minute "
         f"{list(fig.rpm_per_minute.values())} (at most {rpm_max}).",
