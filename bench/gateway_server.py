@@ -6,7 +6,7 @@ router's own latency is measured by bench/router_latency.py), `--scorer router` 
 router.
 `--set key=value` overrides a uvicorn option (`loop=asyncio`, `http=h11`, `access_log=true`), which
 is how the benchmark measures what uvloop, httptools and the access log cost. `--asyncpg-log URL`
-writes the request log to Postgres through asyncpg instead of psycopg (bench/asyncpg_writer.py),
+writes the request log to Postgres through asyncpg instead of psycopg (bench/writers.py),
 which is how bench/requestlog.py compares the two drivers.
 
 Run: `python -m bench.gateway_server --config bench.yaml --port 9001 --log-dir /tmp/logs`.
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     sinks: list[Telemetry] = []
     if args.asyncpg_log:
-        from bench.asyncpg_writer import AsyncpgWriter
+        from bench.writers import AsyncpgWriter
 
         Database.open(args.asyncpg_log).close()  # migrated, as the gateway would
         settings = settings.model_copy(update={"request_log": False})

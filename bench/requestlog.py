@@ -3,7 +3,7 @@
 One fast fake upstream, one real Postgres (Debian's binaries, default durability settings, on this
 machine's cores like everything else), and one Tiergate process per variant, all identical but for
 the request log: off; SQLite (the default); Postgres through psycopg 3 (shipped); Postgres through
-asyncpg (bench/asyncpg_writer.py, the same writer thread on another driver, to pick the driver by
+asyncpg (bench/writers.py, the same writer thread on another driver, to pick the driver by
 measurement). wrk drives each at concurrency 16 with a 128-token JSON request (routing off, as the
 `## Gateway overhead` table's "routing off" row), variants in turn, rotated each round so none is
 always first, `--rounds` times; figures are medians over the rounds. Because the machine's load
@@ -72,7 +72,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "RESULTS.md")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--from-json", type=Path, default=None, help="re-render a saved run (bench/requestlog.json)"
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        saved = json.loads(args.from_json.read_text())
+        section = render([Variant(**v) for v in saved["variants"]], saved["rows"], saved["meta"])
+        print(section)
+        if not args.no_write:
+            report.replace_section(args.results, "Request log: SQLite vs Postgres", section)
+        return 0
     bindir = binaries()
     if bindir is None:
         raise SystemExit("bench: PostgreSQL is not installed (deploy/local/test-prereqs.sh)")
@@ -210,16 +220,17 @@ def writer_costs(
     pg: PostgresServer, work: Path, batch: int = 256, rounds: int = 30
 ) -> dict[str, tuple[float, float]]:
     """(CPU µs, wall µs) per row in the writer's thread, median over batches, per writer."""
-    from bench.asyncpg_writer import AsyncpgWriter
+    from bench.writers import AsyncpgWriter, TextCopyWriter
     from gateway.storage import Database, DatabaseURL
     from gateway.storage.requests import PostgresRequestWriter, SqliteRequestWriter
 
-    first, second = pg.database(), pg.database()
-    Database.open(first).close()
-    Database.open(second).close()
+    first, second, third = pg.database(), pg.database(), pg.database()
+    for url in (first, second, third):
+        Database.open(url).close()
     writers: dict[str, RowWriter] = {
         "sqlite": SqliteRequestWriter(work / "writer-cost.db"),
         "postgres": PostgresRequestWriter(DatabaseURL.parse(first)),
+        "text-copy": TextCopyWriter(third),
         "asyncpg": AsyncpgWriter(second),
     }
     samples: dict[str, list[tuple[float, float]]] = {k: [] for k in writers}
@@ -323,22 +334,38 @@ def render(variants: list[Variant], rows: dict[str, int], meta: dict[str, Any]) 
         "| writer | CPU µs / row | wall µs / row | predicted p50 vs SQLite at concurrency 16 |",
         "|---|---|---|---|",
     ]
-    labels = {"sqlite": "SQLite", "postgres": "Postgres, psycopg 3", "asyncpg": "Postgres, asyncpg"}
+    labels = {
+        "sqlite": "SQLite",
+        "postgres": "Postgres, psycopg 3, binary COPY (shipped)",
+        "text-copy": "Postgres, psycopg 3, text COPY",
+        "asyncpg": "Postgres, asyncpg, binary COPY",
+    }
     base_cpu = costs["sqlite"][0]
     for key, (cpu, wall) in costs.items():
         predicted = "-" if key == "sqlite" else f"{CONCURRENCY * (cpu - base_cpu) / 1000:+.3f} ms"
         out.append(f"| {labels[key]} | {cpu:.1f} | {wall:.1f} | {predicted} |")
     predicted_ms = CONCURRENCY * (costs["postgres"][0] - base_cpu) / 1000
     verdict = "met" if predicted_ms <= GOAL_MS else "NOT met"
-    measured = "within" if gap <= GOAL_MS else "outside"
+    spread = max(a - b for a, b in zip(pg.p50, sqlite.p50, strict=True)) - min(
+        a - b for a, b in zip(pg.p50, sqlite.p50, strict=True)
+    )
+    if spread > 2 * GOAL_MS:
+        measured = (
+            f"the end-to-end paired median is {gap:+.2f} ms, but the paired difference itself "
+            f"moved over {spread:.1f} ms from round to round on this shared machine (load average "
+            f"{meta['load_avg_end'][0]:.1f}), so the end-to-end figure can neither show nor refute "
+            "a 0.3 ms difference; the writer's cost per row can"
+        )
+    else:
+        verdict_e2e = "within" if gap <= GOAL_MS else "outside"
+        measured = f"end to end, the paired median is {gap:+.2f} ms ({verdict_e2e} the goal)"
     driver_ms = CONCURRENCY * (costs["asyncpg"][0] - costs["postgres"][0]) / 1000
-    weight = "too little to matter" if abs(driver_ms) < 0.05 else "worth a second look"
+    weight = f"{abs(driver_ms) / GOAL_MS:.0%} of the {GOAL_MS} ms allowance"
     out += [
         "",
         f"Goal (issue 16), Postgres' added p50 at concurrency {CONCURRENCY} within {GOAL_MS} ms "
-        f"of SQLite's: {verdict} by the writer's cost ({predicted_ms:+.3f} ms predicted); the "
-        f"end-to-end paired median is {gap:+.2f} ms ({measured} the goal) on a machine whose "
-        "load moved the p50 of identical runs by the range shown. Driver: psycopg 3 is shipped; "
+        f"of SQLite's: {verdict} by the writer's cost ({predicted_ms:+.3f} ms predicted); "
+        f"{measured}. Driver: psycopg 3 is shipped; "
         f"asyncpg's writer costs {driver_ms:+.3f} ms against it at concurrency {CONCURRENCY} "
         f"({weight}), and psycopg also gives the commands, the migrations and the "
         "stored-response API a synchronous client without a second driver.",
