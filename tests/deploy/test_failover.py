@@ -19,11 +19,12 @@ import shutil
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench.failover import KILLED, Figures, Plan, analyze, read_rows, run
+from bench.failover import KILLED, Figures, Plan, analyze, read_rows, render, run
 from bench.fleet import BUDGET_USD, RPM_LIMIT, Fleet, read_haproxy_log
 from tests.support.prometheus import PrometheusServer, substitute
 
@@ -35,33 +36,39 @@ LINGER_S = 0.25
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, postgres_url: str) -> Fleet:
+def fleet(tmp_path: Path, postgres_url: str) -> Iterator[Fleet]:
     for binary in ("haproxy", "redis-server"):
         if shutil.which(binary) is None:
             pytest.fail(f"{binary} is not installed: run `bash deploy/local/test-prereqs.sh`")
-    return Fleet(tmp_path, postgres_url, linger_s=LINGER_S)
+    fleet = Fleet(tmp_path, postgres_url, linger_s=LINGER_S)
+    try:
+        yield fleet.start()
+    finally:
+        fleet.stop()
 
 
 def test_three_replicas_lose_nothing_when_one_is_killed_and_one_drained(
     fleet: Fleet, postgres_url: str, prometheus: PrometheusServer
 ) -> None:
-    fleet.start()
-    try:
-        prometheus.add_targets(JOB, [r.address for r in fleet.replicas])
-        outcomes, events = asyncio.run(run(fleet, PLAN))
-        time.sleep(2.5)  # the last rows' linger, and two scrapes after the last request
-        fig = analyze(
-            outcomes, read_haproxy_log(fleet.haproxy_log), read_rows(postgres_url), fleet, events
+    prometheus.add_targets(JOB, [r.address for r in fleet.replicas])
+    outcomes, events = asyncio.run(run(fleet, PLAN))
+    time.sleep(2.5)  # the last rows' linger, and two scrapes after the last request
+    entries = read_haproxy_log(fleet.haproxy_log)
+    fig = analyze(outcomes, entries, read_rows(postgres_url), fleet, events)
+    print(
+        render(
+            fig,
+            PLAN,
+            events,
+            {"command": "test", "elapsed_s": 0, "load_avg_end": 0, "haproxy": "-", "postgres": "-"},
         )
-        print(fig)
-        _assert_clients(fig)
-        _assert_rows(fig)
-        _assert_limits(fig)
-        # A graceful end: 0, or uvicorn re-raising the SIGTERM it handled after shutting down.
-        assert events.term_exit_code in (0, -signal.SIGTERM), events.term_exit_code
-        _assert_prometheus(prometheus, fig)
-    finally:
-        fleet.stop()
+    )
+    _assert_clients(fig)
+    _assert_rows(fig)
+    _assert_limits(fig)
+    # A graceful end: 0, or uvicorn re-raising the SIGTERM it handled after shutting down.
+    assert events.term_exit_code in (0, -signal.SIGTERM), events.term_exit_code
+    _assert_prometheus(prometheus, fig)
 
 
 def _results(fig: Figures, prefix: str) -> Counter[str]:
