@@ -162,8 +162,8 @@ def read_rows(database_url: str) -> list[dict[str, Any]]:
 
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
         cur = conn.execute(
-            "SELECT request_id, api_key_id, status_code, cost_usd, started_at, stream, partial "
-            "FROM requests"
+            "SELECT request_id, api_key_id, status_code, cost_usd, counterfactual_cost_usd, "
+            "served_tier, started_at, stream, partial FROM requests"
         )
         return list(cur.fetchall())
 

@@ -21,12 +21,14 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.failover import KILLED, Figures, Plan, analyze, read_rows, render, run
 from bench.fleet import BUDGET_USD, RPM_LIMIT, Fleet, read_haproxy_log
-from tests.support.prometheus import PrometheusServer, substitute
+from tests.support.dashboard import QUERIES
+from tests.support.prometheus import PrometheusServer, scoped, substitute
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.prometheus, pytest.mark.haproxy]
 
@@ -54,7 +56,8 @@ def test_three_replicas_lose_nothing_when_one_is_killed_and_one_drained(
     outcomes, events = asyncio.run(run(fleet, PLAN))
     time.sleep(2.5)  # the last rows' linger, and two scrapes after the last request
     entries = read_haproxy_log(fleet.haproxy_log)
-    fig = analyze(outcomes, entries, read_rows(postgres_url), fleet, events)
+    rows = read_rows(postgres_url)
+    fig = analyze(outcomes, entries, rows, fleet, events)
     print(
         render(
             fig,
@@ -69,6 +72,7 @@ def test_three_replicas_lose_nothing_when_one_is_killed_and_one_drained(
     # A graceful end: 0, or uvicorn re-raising the SIGTERM it handled after shutting down.
     assert events.term_exit_code in (0, -signal.SIGTERM), events.term_exit_code
     _assert_prometheus(prometheus, fig)
+    _assert_dashboard(prometheus, rows)
 
 
 def _results(fig: Figures, prefix: str) -> Counter[str]:
@@ -127,3 +131,19 @@ def _assert_prometheus(prometheus: PrometheusServer, fig: Figures) -> None:
     # its last scrape (at most a second), and increase() extrapolates a little at the range's end.
     assert fig.rows * 0.95 - 2 <= total <= fig.rows * 1.03 + 2, (total, fig.rows)
     assert total > 1.5 * max(per_instance), (total, per_instance)
+
+
+def _panel(title: str) -> str:
+    (expr,) = [e for name, e in QUERIES if name == title]
+    return scoped(substitute(expr), JOB)
+
+
+def _assert_dashboard(prometheus: PrometheusServer, rows: list[dict[str, Any]]) -> None:
+    """Two of the dashboard's panels, as Grafana would ask them, against the fleet's own rows."""
+    served = [r for r in rows if r["served_tier"] is not None]
+    small_share = sum(r["served_tier"] == "small" for r in served) / len(served)
+    share = prometheus.value(_panel("Share of traffic on the small tier [A]"))
+    assert abs(share - small_share) < 0.03, (share, small_share)
+    saved = sum((r["counterfactual_cost_usd"] or 0.0) - (r["cost_usd"] or 0.0) for r in rows)
+    panel = prometheus.value(_panel("Saved over the range (USD) [A]"))
+    assert saved * 0.9 <= panel <= saved * 1.1, (panel, saved)
