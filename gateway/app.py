@@ -11,9 +11,10 @@ into `app.state`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -113,8 +114,10 @@ def create_app(
             registry.register(collector)
         _announce(balancer)
         keys.announce()
+        tidy = None
         if database is not None:
             log.info("database: %s", database.url.redacted)
+            tidy = asyncio.create_task(database.keep_tidy(), name="tiergate-db-tidy")
         try:
             yield
         finally:
@@ -124,6 +127,10 @@ def create_app(
             await batcher.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
+            if tidy is not None:
+                tidy.cancel()
+                with suppress(asyncio.CancelledError):
+                    await tidy
             if database is not None:
                 await database.aclose()
             await http.aclose()
