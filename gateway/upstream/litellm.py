@@ -16,6 +16,7 @@ import httpx
 
 from gateway.protocol.openai import JSON
 from gateway.upstream.base import Target, UpstreamCall, UpstreamError
+from gateway.upstream.openai import PROVIDER_PREFIXES
 
 
 class LiteLLMBackend:
@@ -55,8 +56,14 @@ class LiteLLMBackend:
             kwargs["api_key"] = target.api_key or "none"
         elif target.api_key:
             kwargs["api_key"] = target.api_key
-        if call.extra:
-            kwargs["extra_body"] = dict(call.extra)
+        extra = dict(call.extra)
+        if call.endpoint == "chat" and _keeps_developer_role(dep.model, call.params):
+            # litellm rewrites `developer` to `system` for every provider but OpenAI's o-series;
+            # an OpenAI-protocol server takes it as it is, as on the direct backend. The client
+            # merges `extra_body` over the body it built, so the messages go out as they came.
+            extra["messages"] = call.params["messages"]
+        if extra:
+            kwargs["extra_body"] = extra
         return kwargs
 
     async def complete(self, target: Target, call: UpstreamCall) -> JSON:
@@ -79,7 +86,10 @@ class LiteLLMBackend:
             else:
                 chunks = await self._litellm.atext_completion(**kwargs)
             async for chunk in chunks:
-                yield _clean(chunk.model_dump(exclude_none=True))
+                body = _clean(chunk.model_dump(exclude_none=True))
+                if call.endpoint == "completions":
+                    _complete_text_choices(body)
+                yield body
         except UpstreamError:
             raise
         except Exception as exc:
@@ -97,6 +107,24 @@ class LiteLLMBackend:
 
 
 _LITELLM_ONLY = ("provider_specific_fields",)
+
+
+def _keeps_developer_role(model: str, params: JSON) -> bool:
+    """Whether a chat request has `developer` messages that litellm would rewrite although the
+    upstream (an OpenAI-protocol server, by its model prefix) accepts them."""
+    if not model.startswith(PROVIDER_PREFIXES):
+        return False
+    messages = params.get("messages") or ()
+    return any(isinstance(m, dict) and m.get("role") == "developer" for m in messages)
+
+
+def _complete_text_choices(chunk: JSON) -> None:
+    """A text-completion chunk as OpenAI sends it: every choice has `text` (litellm's last
+    chunk, the one with `finish_reason`, has none, and clients concatenate `None`)."""
+    for choice in chunk.get("choices") or ():
+        choice.setdefault("text", "")
+        choice.setdefault("logprobs", None)
+        choice.setdefault("finish_reason", None)
 
 
 def _clean(value: Any) -> Any:
