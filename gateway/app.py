@@ -22,10 +22,11 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, health, models
+from gateway.api import admin, chat, health, models, responses
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
 from gateway.chat.plan import Planner
+from gateway.chat.responses import ResponsesService
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
 from gateway.config import load_config
@@ -102,6 +103,7 @@ def create_app(
         app.state.service = ChatService(
             config, planner, attempts, quota, [*telemetry.sinks, *sinks]
         )
+        app.state.responses = ResponsesService(config, app.state.service, None)
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
@@ -132,7 +134,7 @@ def create_app(
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (chat, models, health, admin):
+    for module in (chat, responses, models, health, admin):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])

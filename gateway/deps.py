@@ -17,6 +17,7 @@ from fastapi import Depends, Request
 
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
+from gateway.chat.responses import ResponsesService
 from gateway.chat.service import ChatService
 from gateway.protocol.openai import ModelList
 from gateway.upstream.probes import Readiness
@@ -24,6 +25,10 @@ from gateway.upstream.probes import Readiness
 
 def _service(request: Request) -> ChatService:
     return cast(ChatService, request.app.state.service)
+
+
+def _responses(request: Request) -> ResponsesService:
+    return cast(ResponsesService, request.app.state.responses)
 
 
 def _keys(request: Request) -> KeyRing:
@@ -44,6 +49,7 @@ def _models(request: Request) -> ModelList:
 
 
 Service = Annotated[ChatService, Depends(_service)]
+Responses = Annotated[ResponsesService, Depends(_responses)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]

@@ -99,18 +99,23 @@ class Attempts:
         """Attempts repeated on the same deployment, all deployments together (for metrics)."""
 
     async def complete(
-        self, candidates: list[Target], ticket: Ticket | None, call: UpstreamCall
+        self,
+        candidates: list[Target],
+        ticket: Ticket | None,
+        call: UpstreamCall | Callable[[Target], UpstreamCall],
     ) -> Answer:
-        """The first JSON answer among `candidates`, or `Exhausted`."""
+        """The first JSON answer among `candidates`, or `Exhausted`. `call` is what is sent, or
+        what is sent to a given deployment."""
 
         async def answer(target: Target) -> JSON:
             backend = self._backends[target.deployment.backend]
+            sent = call(target) if callable(call) else call
             slot = await self._slot(target)
             try:
                 # A JSON answer's first byte is the whole answer: only the total timeout.
                 return await self._attempts(
                     target,
-                    functools.partial(backend.complete, target, call),
+                    functools.partial(backend.complete, target, sent),
                     target.deployment.timeout_s,
                 )
             finally:
@@ -120,11 +125,7 @@ class Attempts:
         return Answer(target, body, failures, time.perf_counter() - started)
 
     async def open_stream(
-        self,
-        candidates: list[Target],
-        ticket: Ticket | None,
-        call: UpstreamCall,
-        relay_for: RelayFactory,
+        self, candidates: list[Target], ticket: Ticket | None, relay_for: RelayFactory
     ) -> OpenStream:
         """The first stream among `candidates` whose first chunk arrives, or `Exhausted`."""
 

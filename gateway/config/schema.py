@@ -115,6 +115,16 @@ class Deployment(_Strict):
         """`${VAR:-}` substitutes to "", which means: not set."""
         return None if value == "" else value
 
+    @model_validator(mode="after")
+    def _native_responses_are_direct(self) -> Deployment:
+        if self.capabilities.responses and self.backend != "openai-compatible":
+            raise ValueError(
+                "capabilities.responses (the Responses API served natively) needs "
+                "backend: openai-compatible; with litellm, Responses requests are translated "
+                "to chat completions (leave responses false)"
+            )
+        return self
+
 
 class Tier(_Strict):
     deployments: tuple[str, ...] = Field(min_length=1)

@@ -66,13 +66,26 @@ class LiteLLMBackend:
             kwargs["extra_body"] = extra
         return kwargs
 
+    def _entry(self, endpoint: str) -> Any:
+        """litellm's function for an endpoint. Not `aresponses`: in litellm 1.106 its streams
+        lose `sequence_number`, re-chunk a whole answer instead of streaming it for some
+        providers, and its types warn when they serialize; a deployment that serves the
+        Responses API natively uses the direct backend (`gateway.config.schema.Deployment`)."""
+        entries = {
+            "chat": self._litellm.acompletion,
+            "completions": self._litellm.atext_completion,
+            "embeddings": self._litellm.aembedding,
+        }
+        if endpoint not in entries:
+            raise UpstreamError("client_error", f"the litellm backend does not call {endpoint}")
+        return entries[endpoint]
+
     async def complete(self, target: Target, call: UpstreamCall) -> JSON:
         kwargs = self._kwargs(target, call, stream=False)
+        if call.endpoint == "embeddings":
+            del kwargs["stream"]
         try:
-            if call.endpoint == "chat":
-                response = await self._litellm.acompletion(**kwargs)
-            else:
-                response = await self._litellm.atext_completion(**kwargs)
+            response = await self._entry(call.endpoint)(**kwargs)
         except Exception as exc:
             raise _classify(exc) from exc
         body: JSON = _clean(response.model_dump(exclude_none=True))
@@ -81,10 +94,7 @@ class LiteLLMBackend:
     async def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
         kwargs = self._kwargs(target, call, stream=True)
         try:
-            if call.endpoint == "chat":
-                chunks = await self._litellm.acompletion(**kwargs)
-            else:
-                chunks = await self._litellm.atext_completion(**kwargs)
+            chunks = await self._entry(call.endpoint)(**kwargs)
             async for chunk in chunks:
                 body = _clean(chunk.model_dump(exclude_none=True))
                 if call.endpoint == "completions":
