@@ -22,9 +22,10 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, health, models, responses
+from gateway.api import admin, chat, embeddings, health, models, responses
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
+from gateway.chat.embeddings import EmbeddingsService
 from gateway.chat.plan import Planner
 from gateway.chat.responses import ResponsesService
 from gateway.chat.scoring import BatchingScorer, Scorer
@@ -104,6 +105,9 @@ def create_app(
             config, planner, attempts, quota, [*telemetry.sinks, *sinks]
         )
         app.state.responses = ResponsesService(config, app.state.service, None)
+        app.state.embeddings = EmbeddingsService(
+            config, balancer.targets, attempts, quota, [*telemetry.sinks, *sinks]
+        )
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
@@ -134,7 +138,7 @@ def create_app(
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (chat, responses, models, health, admin):
+    for module in (chat, responses, embeddings, models, health, admin):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])

@@ -16,7 +16,7 @@ import httpx
 
 from gateway.protocol.openai import JSON
 from gateway.upstream.base import Target, UpstreamCall, UpstreamError
-from gateway.upstream.openai import PROVIDER_PREFIXES
+from gateway.upstream.openai import PROVIDER_PREFIXES, served_model
 
 
 class LiteLLMBackend:
@@ -39,6 +39,7 @@ class LiteLLMBackend:
         )
         litellm.aclient_session = self._http
         self._litellm = litellm
+        self._clients: dict[str, Any] = {}
 
     def _kwargs(self, target: Target, call: UpstreamCall, stream: bool) -> JSON:
         dep = target.deployment
@@ -66,6 +67,33 @@ class LiteLLMBackend:
             kwargs["extra_body"] = extra
         return kwargs
 
+    async def _openai_embeddings(self, target: Target, call: UpstreamCall) -> JSON:
+        """Embeddings from an OpenAI-protocol server, with the `openai` client litellm itself
+        uses: litellm 1.106 reads `max_retries or DEFAULT_MAX_RETRIES` for embeddings, so our
+        `max_retries=0` became two hidden retries, and retries must be ours alone."""
+        dep = target.deployment
+        client = self._clients.get(target.name)
+        if client is None:
+            import openai
+
+            client = self._clients[target.name] = openai.AsyncOpenAI(
+                api_key=target.api_key or "none",
+                base_url=dep.api_base or "https://api.openai.com/v1",
+                http_client=self._http,
+                max_retries=0,
+            )
+        try:
+            response = await client.embeddings.create(
+                **call.params,
+                model=served_model(dep.model),
+                extra_body=dict(call.extra) or None,
+                timeout=httpx.Timeout(dep.timeout_s, connect=dep.connect_timeout_s),
+            )
+        except Exception as exc:
+            raise _classify(exc) from exc
+        body: JSON = response.model_dump(exclude_none=True)
+        return body
+
     def _entry(self, endpoint: str) -> Any:
         """litellm's function for an endpoint. Not `aresponses`: in litellm 1.106 its streams
         lose `sequence_number`, re-chunk a whole answer instead of streaming it for some
@@ -81,6 +109,8 @@ class LiteLLMBackend:
         return entries[endpoint]
 
     async def complete(self, target: Target, call: UpstreamCall) -> JSON:
+        if call.endpoint == "embeddings" and target.deployment.model.startswith(PROVIDER_PREFIXES):
+            return await self._openai_embeddings(target, call)
         kwargs = self._kwargs(target, call, stream=False)
         if call.endpoint == "embeddings":
             del kwargs["stream"]
@@ -113,6 +143,7 @@ class LiteLLMBackend:
         self._litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
         if self._litellm.aclient_session is self._http:
             self._litellm.aclient_session = None
+        self._clients.clear()  # they use `self._http`, closed next
         await self._http.aclose()
 
 
