@@ -37,9 +37,11 @@ from gateway.protocol.openai import ModelList
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.concurrency import Concurrency
 from gateway.settings import Settings, environ
+from gateway.storage.responses import SqliteResponseStore
 from gateway.telemetry.collector import ReliabilityCollector
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import Telemetry
+from gateway.telemetry.requestlog import DB_FILENAME
 from gateway.telemetry.sinks import build_telemetry
 from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import Backend, Target
@@ -104,7 +106,14 @@ def create_app(
         app.state.service = ChatService(
             config, planner, attempts, quota, [*telemetry.sinks, *sinks]
         )
-        app.state.responses = ResponsesService(config, app.state.service, None)
+        stored = (
+            SqliteResponseStore(
+                settings.log_dir / DB_FILENAME, retention_days=config.responses.retention_days
+            )
+            if config.responses.store
+            else None
+        )
+        app.state.responses = ResponsesService(config, app.state.service, stored)
         app.state.embeddings = EmbeddingsService(
             config, balancer.targets, attempts, quota, [*telemetry.sinks, *sinks]
         )
@@ -123,6 +132,8 @@ def create_app(
                 registry.unregister(collector)
             await quota.aclose()
             await batcher.aclose()
+            if stored is not None:
+                await stored.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
             await http.aclose()

@@ -17,6 +17,7 @@ is kept and `previous_response_id` is a 400.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
@@ -46,22 +47,35 @@ from gateway.protocol.responses import UNSUPPORTED, ResponsesRequest
 from gateway.telemetry.tokens import estimate, usage_of
 from gateway.upstream.base import Target, UpstreamCall
 
+log = logging.getLogger(__name__)
+
 
 class ResponseStore(Protocol):
     """Where responses are kept; the key that created a response is the only one that sees it."""
 
     async def save(
-        self, response: JSON, *, input_items: list[JSON], key_id: str | None
-    ) -> None: ...
+        self,
+        response: JSON,
+        *,
+        input_items: list[JSON],
+        key_id: str | None,
+        request_id: str | None = None,
+    ) -> None:
+        """Committed when this returns; raises when it cannot be."""
+        ...
 
     async def conversation(self, response_id: str, key_id: str | None) -> list[JSON]:
         """The items a response continues from: its input items, then its output (404 when
         the response is missing, expired or another key's)."""
         ...
 
-    async def get(self, response_id: str, key_id: str | None) -> JSON: ...
+    async def get(self, response_id: str, key_id: str | None) -> JSON:
+        """The response as its client received it (404 as for `conversation`)."""
+        ...
 
-    async def delete(self, response_id: str, key_id: str | None) -> None: ...
+    async def delete(self, response_id: str, key_id: str | None) -> None:
+        """404 as for `conversation`."""
+        ...
 
 
 def is_native(target: Target) -> bool:
@@ -199,20 +213,40 @@ class ResponsesService:
             )
         keep = self._store is not None and request.store is not False
         shell = ResponseShell(request, store=keep)
-        on_complete = self._saver(translation.items, key_id) if keep else None
-        wire = ResponsesWire(request, translation, shell, on_complete)
+        saver = _Saver(self._store, translation.items, key_id) if keep else None
+        wire = ResponsesWire(request, translation, shell, saver.save if saver else None)
         outcome = await self._chat.handle("chat", translation.chat, headers, key, wire=wire)
-        if outcome.body is not None and on_complete is not None:
-            await on_complete(outcome.body)  # before the response returns: never dropped
+        if saver is not None:
+            saver.request_id = outcome.headers.get("x-request-id")
+            if outcome.body is not None:
+                try:
+                    await saver.save(outcome.body)  # before the response returns: never dropped
+                except Exception as exc:
+                    log.exception("storing response %s failed", outcome.body.get("id"))
+                    raise GatewayError(
+                        503,
+                        "the response could not be stored, so it is not returned; retry, or "
+                        "send store: false",
+                        code="store_failed",
+                    ) from exc
         return outcome
 
-    def _saver(self, items: list[JSON], key_id: str | None) -> OnComplete:
-        store = self.store
 
-        async def save(response: JSON) -> None:
-            await store.save(response, input_items=items, key_id=key_id)
+class _Saver:
+    """Stores one request's response: its conversation's input items, its key, its request id
+    (known once the chat service has answered, before a stream's first event is sent)."""
 
-        return save
+    def __init__(self, store: ResponseStore | None, items: list[JSON], key_id: str | None) -> None:
+        assert store is not None
+        self._store = store
+        self._items = items
+        self._key_id = key_id
+        self.request_id: str | None = None
+
+    async def save(self, response: JSON) -> None:
+        await self._store.save(
+            response, input_items=self._items, key_id=self._key_id, request_id=self.request_id
+        )
 
 
 def refuse_unsupported(request: ResponsesRequest) -> None:

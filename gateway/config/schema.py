@@ -168,6 +168,16 @@ class Limits(_Strict):
     metrics_require_key: bool = False
 
 
+class ResponsesSettings(_Strict):
+    """The Responses API's stored responses (`gateway.storage.responses`)."""
+
+    store: bool = True
+    """Keep responses (for `previous_response_id` and `GET /v1/responses/{id}`) unless a request
+    says `store: false`; false: keep none, gateway-wide, and refuse `previous_response_id`."""
+    retention_days: float | None = Field(30, gt=0)
+    """How long a stored response is kept; None: until it is deleted."""
+
+
 class GatewayConfig(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     tiers: dict[TierName, Tier]
@@ -177,6 +187,7 @@ class GatewayConfig(_Strict):
     redis_url: str | None = None
     """Shared rate and budget counters (`redis://host:6379/0`); None: in this process only."""
     limits: Limits = Limits()
+    responses: ResponsesSettings = ResponsesSettings()
 
     @field_validator("redis_url", mode="before")
     @classmethod
