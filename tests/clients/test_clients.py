@@ -80,3 +80,19 @@ def test_client_case(outcomes: dict[str, list[str]], case: str) -> None:
     assert case in outcomes, f"{case} did not run"
     failed = [o for o in outcomes[case] if o != "passed"]
     assert not failed, "\n\n".join(failed)
+
+
+def test_the_readme_has_every_snippet_the_cases_run() -> None:
+    """Without `.venv-clients` too: each `snippet("name")` of the cases is a README block of
+    Python that parses, with the placeholders the cases replace."""
+    import re
+
+    names = re.findall(r'snippet\("([\w-]+)"\)', (CASES / "cases.py").read_text("utf-8"))
+    readme = (REPO / "README.md").read_text("utf-8")
+    assert set(names) == {"agents", "langchain", "pydantic-ai"}
+    for name in names:
+        found = re.search(rf"<!-- snippet: {name} -->\s*```python\n(.*?)```", readme, re.S)
+        assert found, f"README lacks the {name} snippet"
+        code = found.group(1)
+        ast.parse(code)
+        assert "http://127.0.0.1:8080/v1" in code and "YOUR_TIERGATE_KEY" in code
