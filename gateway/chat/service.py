@@ -6,7 +6,9 @@ resolve, authorize, score and decide, admit against the key's limits), then walk
 and whose lease (`gateway.chat.stream`) ends it. Fallback only happens before the first byte reaches
 the client; after that the answer belongs to the deployment that started it. Every accepted request
 ends in exactly one `RequestRecord`, whatever happened, written by its ledger
-(`gateway.chat.ledger`).
+(`gateway.chat.ledger`). What depends on the client's dialect (the call each deployment gets, the
+answer's shape, the stream's events) is its `Wire` (`gateway.chat.wire`): chat and text completions
+as they came, or the Responses API translated (`gateway.chat.responses`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ not, counts tokens (the upstream's usage when it sends one, an estimate marked a
 turns a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
 closes the upstream request and still reports what was generated.
 
+What the client sees is framed by three methods (`_frame`, `_failure`, `_end`): chat completions
+SSE chunks and `[DONE]` here; the Responses API's typed events in `gateway.chat.response_stream`,
+whose relays replace them and keep everything else.
+
 `StreamLease` owns everything a stream holds until it ends: the deployment's slot (and so its
 in-flight count), the breaker that hears about a mid-stream failure, and the request's ledger. It is
 made once the first chunk has arrived and released exactly once, however the stream ends: read to
