@@ -12,12 +12,11 @@ into `app.state`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import httpx
@@ -27,14 +26,16 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, feedback, health, models
+from gateway.api import admin, chat, embeddings, feedback, health, models, responses
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
+from gateway.chat.embeddings import EmbeddingsService
 from gateway.chat.escalation import AnswerVerifier, Escalation, build_escalation
 from gateway.chat.learning import Learning
 from gateway.chat.outcomes import OutcomeKeeper, RecentAnswers
 from gateway.chat.plan import Planner
 from gateway.chat.reload import FileGeneration, Generation, Reloader, StoreGeneration
+from gateway.chat.responses import ResponsesService
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
 from gateway.chat.shadow import ShadowBudget, ShadowJudge
@@ -46,6 +47,7 @@ from gateway.reliability.breaker import Breakers
 from gateway.reliability.concurrency import Concurrency
 from gateway.settings import Settings, environ
 from gateway.storage import Database
+from gateway.storage.responses import DatabaseResponseStore
 from gateway.telemetry.collector import ReliabilityCollector
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import Telemetry
@@ -96,7 +98,9 @@ def create_app(
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
     # The database (request log, stored responses, outcomes): migrated now, shared by all.
-    database = Database.open(database_url(settings, config)) if settings.request_log else None
+    # Stored responses need it even with the request log off.
+    wants_database = settings.request_log or config.responses.store
+    database = Database.open(database_url(settings, config)) if wants_database else None
     telemetry = build_telemetry(settings, config, database)
     retention = settings.outcome_retention_days
     keeper = OutcomeKeeper(
@@ -165,6 +169,15 @@ def create_app(
             keepalive_s=settings.escalation_keepalive_s,
             learning=learning,
         )
+        stored = (
+            DatabaseResponseStore(database, retention_days=config.responses.retention_days)
+            if database is not None and config.responses.store
+            else None
+        )
+        app.state.responses = ResponsesService(config, app.state.service, stored)
+        app.state.embeddings = EmbeddingsService(
+            config, balancer.targets, attempts, quota, [*telemetry.sinks, *sinks]
+        )
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
         generation: Generation = (
@@ -182,8 +195,10 @@ def create_app(
             registry.register(collector)
         _announce(balancer)
         keys.announce()
+        tidy = None
         if database is not None:
             log.info("database: %s", database.url.redacted)
+            tidy = asyncio.create_task(database.keep_tidy(), name="tiergate-db-tidy")
         try:
             yield
         finally:
@@ -191,13 +206,17 @@ def create_app(
                 registry.unregister(collector)
             hangup()
             watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with suppress(asyncio.CancelledError):
                 await watcher
             await learning.aclose()
             await quota.aclose()
             await batcher.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
+            if tidy is not None:
+                tidy.cancel()
+                with suppress(asyncio.CancelledError):
+                    await tidy
             if database is not None:
                 await database.aclose()
             await http.aclose()
@@ -215,7 +234,7 @@ def create_app(
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (chat, models, health, admin, feedback):
+    for module in (chat, responses, embeddings, models, health, admin, feedback):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])

@@ -3,6 +3,7 @@
 Pure decisions only: no HTTP, no embeddings, no files, no environment. `policies.types` holds the
 nouns, `policies.rules` the rule registry and the built-in rules, `policies.engine` how a decision
 is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers),
+`policies.modality` the `vision` rule (images and audio go to tiers that take them),
 `policies.escalation` when a cheaper answer is checked or shadowed. The
 gateway's YAML format lives in `gateway.config`, which embeds `PolicySpec`.
 """
@@ -18,11 +19,13 @@ from policies.admission import (
 )
 from policies.engine import Policy, build_policies
 from policies.escalation import escalation_tier, escalation_tiers, shadowed
+from policies.modality import accepts
 from policies.rules import Rule, register_rule, registered_rules
 from policies.types import (
     TIERS,
     Decision,
     EscalateSpec,
+    Modality,
     PolicySpec,
     RouteRequest,
     ShadowSpec,
@@ -37,6 +40,7 @@ __all__ = [
     "Downgrade",
     "EscalateSpec",
     "InvalidTier",
+    "Modality",
     "Policy",
     "PolicySpec",
     "RouteRequest",
@@ -44,6 +48,7 @@ __all__ = [
     "ShadowSpec",
     "TierFacts",
     "TierName",
+    "accepts",
     "after_downgrade",
     "build_policies",
     "downgrades",

@@ -11,7 +11,7 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from tests.support.postgres import PostgresServer, binaries
+from tests.support.postgres import PostgresServer, binaries, fast_server
 from tests.support.prometheus import PrometheusServer
 from tests.support.upstream import FakeUpstream
 
@@ -48,7 +48,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             "PostgreSQL's initdb and postgres are not installed: "
             "run `bash deploy/local/test-prereqs.sh`"
         )
-    server = PostgresServer(bindir)
+    server = fast_server(bindir)
     try:
         server.start()
         yield server

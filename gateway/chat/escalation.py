@@ -44,10 +44,11 @@ from gateway.chat.checks import (
 )
 from gateway.chat.ledger import Ledger
 from gateway.chat.plan import Plan
+from gateway.chat.wire import Wire
 from gateway.config import ConfigError, GatewayConfig
 from gateway.protocol.openai import JSON, ChatCompletionRequest, RoutedRequest
 from gateway.telemetry.tokens import usage_of
-from gateway.upstream.base import UpstreamCall
+from gateway.upstream.base import Target, UpstreamCall
 from policies import EscalateSpec
 from router import Item
 
@@ -163,15 +164,23 @@ class Escalator:
         self._attempts = attempts
 
     async def cheaper(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
     ) -> Decided:
         """The first answer among the plan's candidates, as one JSON body (a streamed request
-        too: it is held back whole), judged unless it already came from the escalation tier."""
+        too: it is held back whole), judged unless it already came from the escalation tier or
+        is not a chat or text completion (a deployment serving the Responses API natively)."""
         spec = plan.policy.spec.escalate if plan.policy is not None else None
         assert spec is not None and plan.escalate_to is not None
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, json_call(call))
+
+        def sent(target: Target) -> UpstreamCall:
+            return json_call(wire.call(target))
+
+        answer = await self._attempts.complete(plan.candidates, plan.ticket, sent)
+        call = wire.call(answer.target)
         if plan.tier(answer.target) in plan.escalation_tiers:
             return Decided(answer, escalate=False)  # the cheaper tiers all failed: nothing to judge
+        if call.endpoint not in ("chat", "completions"):
+            return Decided(answer, escalate=False)
         verdict = await self.escalation.judge(
             spec, request, answer.body, limit_set_by(request, call)
         )
@@ -181,7 +190,7 @@ class Escalator:
     async def escalate(
         self,
         plan: Plan,
-        call: UpstreamCall,
+        wire: Wire,
         decided: Decided,
         request: RoutedRequest,
         ledger: Ledger,
@@ -189,7 +198,7 @@ class Escalator:
         """The escalation tier's JSON answer, the cheaper one recorded as discarded; if no
         deployment of the escalation tier answers, the cheaper answer after all."""
         try:
-            answer = await self._attempts.complete(plan.escalation, plan.ticket, call)
+            answer = await self._attempts.complete(plan.escalation, plan.ticket, wire.call)
         except Exhausted as exc:
             ledger.escalation_failed(exc.failures[-1][1].kind if exc.failures else "no_route")
             return decided.answer

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from gateway.chat.attempt import Exhausted
 from gateway.chat.ledger import Ledger
-from gateway.chat.stream import DONE, sse
+from gateway.chat.stream import DONE, StreamRelay, sse
 from gateway.protocol.errors import GatewayError, envelope
 from gateway.protocol.openai import JSON
 
@@ -38,15 +38,17 @@ class EventSource(Protocol):
     async def close(self) -> None: ...
 
 
-def replay_chunks(body: JSON, *, model: str, wants_usage: bool) -> list[JSON]:
+def replay_chunks(body: JSON) -> list[JSON]:
     """The stream chunks an OpenAI server sends for the JSON answer `body`: per choice, its whole
-    content (and tool calls) in one chunk, then its finish; the usage chunk if the client asked."""
+    content (and tool calls) in one chunk, then its finish; then the usage chunk. The client's
+    relay (`Wire.relay`) takes them as it takes a live stream's: it renames the model, hides the
+    usage chunk from a client that did not ask for it, or translates them (the Responses API)."""
     chat = body.get("object") != "text_completion"
     base = {
         "id": body.get("id") or "chatcmpl-tiergate",
         "object": "chat.completion.chunk" if chat else "text_completion",
         "created": body.get("created") or 0,
-        "model": model,
+        "model": body.get("model") or "",
     }
     chunks: list[JSON] = []
     for index, choice in enumerate(body.get("choices") or ()):
@@ -69,7 +71,7 @@ def replay_chunks(body: JSON, *, model: str, wants_usage: bool) -> list[JSON]:
             {**base, "choices": [{"index": index, "delta": delta, "finish_reason": None}]}
         )
         chunks.append({**base, "choices": [{"index": index, "delta": {}, "finish_reason": finish}]})
-    if wants_usage and body.get("usage"):
+    if body.get("usage"):
         chunks.append({**base, "choices": [], "usage": body["usage"]})
     return chunks
 
@@ -79,37 +81,27 @@ def _text(index: int, text: str, finish: Any) -> JSON:
 
 
 class ReplayStream:
-    """A kept JSON answer streamed to the client; `finish` (the ledger's end of the stream) runs
-    once, however the response ends: read whole, left by the client, or never started."""
+    """A kept JSON answer streamed to the client through its relay (over `replay_chunks`);
+    `finish(client_aborted)`, the ledger's end of the stream, runs once however the response
+    ends: read whole, left by the client, or never started."""
 
-    def __init__(self, chunks: list[JSON], finish: Callable[[bool], None]) -> None:
-        """`finish(client_aborted)`."""
-        self._chunks = chunks
+    def __init__(self, relay: StreamRelay, finish: Callable[[bool], None]) -> None:
+        self._relay = relay
         self._finish = finish
         self._done = False
-        self._events = self._run()
+        self._events = relay.events(self._end)
 
     def events(self) -> AsyncIterator[bytes]:
         return self._events
 
-    async def _run(self) -> AsyncGenerator[bytes, None]:
-        aborted = True
-        try:
-            for chunk in self._chunks:
-                yield sse(chunk)
-            yield DONE
-            aborted = False
-        finally:
-            self._end(aborted)
-
-    def _end(self, aborted: bool) -> None:
+    def _end(self) -> None:
         if not self._done:
             self._done = True
-            self._finish(aborted)
+            self._finish(self._relay.client_aborted)
 
     async def close(self) -> None:
         await self._events.aclose()
-        self._end(True)
+        await self._relay.abandon(self._end)
 
 
 class HeldStream:

@@ -15,19 +15,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from gateway.access.keys import ApiKey
 from gateway.access.request_limits import completion_budget
 from gateway.chat.outcomes import Answered, OutcomeKeeper, RecentAnswers, clip
 from gateway.chat.plan import Plan
 from gateway.chat.shadow import ShadowJob, ShadowJudge
+from gateway.chat.wire import upstream_call
 from gateway.protocol.errors import GatewayError
-from gateway.protocol.openai import RoutedRequest
+from gateway.protocol.openai import ChatCompletionRequest, RoutedRequest
 from gateway.storage import Database, Feedback
 from gateway.telemetry.quality import QualityMetrics
 from gateway.telemetry.record import RequestRecord
-from gateway.upstream.base import UpstreamCall
 from policies import TIERS, shadowed
 
 ROW_WAIT_S = 2.0
@@ -58,14 +58,7 @@ class Learning:
             return False
         return self.keeper.enabled or plan.policy.spec.shadow is not None
 
-    def answered(
-        self,
-        plan: Plan,
-        call: UpstreamCall,
-        request: RoutedRequest,
-        rec: RequestRecord,
-        text: str,
-    ) -> None:
+    def answered(self, plan: Plan, request: RoutedRequest, rec: RequestRecord, text: str) -> None:
         """A routed request's answer reached the client whole."""
         if not self.wants(plan) or rec.status_code != 200 or rec.partial:
             return
@@ -87,9 +80,12 @@ class Learning:
             return
         if not shadowed(spec, plan.tier_of_name(rec.deployment), keep_local=_keep_local(plan)):
             return
+        endpoint: Literal["chat", "completions"] = (
+            "chat" if isinstance(request, ChatCompletionRequest) else "completions"
+        )
         job = ShadowJob(
             answered,
-            call,
+            upstream_call(endpoint, request),
             spec.shadow,
             request.prompt_chars(),
             completion_budget(request, self._reserve),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from gateway.access.keys import ApiKey, authorize
 from gateway.access.quota import Quota, Ticket
 from gateway.access.request_limits import completion_budget
+from gateway.chat.capabilities import Need, capable, content_needs, modalities
 from gateway.chat.ledger import Ledger
 from gateway.chat.scoring import BatchingScorer
 from gateway.config import GatewayConfig
@@ -98,7 +99,11 @@ class Planner:
         headers: Mapping[str, str],
         key: ApiKey | None,
         ledger: Ledger,
+        needs: frozenset[Need] = frozenset(),
     ) -> Plan:
+        """`needs`: what the request needs beyond what its content shows (a Responses request's
+        built-in tools); only deployments that have every need are candidates."""
+        needs = needs | content_needs(request)
         policy, direct = self._resolve(request.model)
         authorize(
             key,
@@ -114,13 +119,14 @@ class Planner:
         if direct is not None:
             tier = self._config.tier_of(direct.name)
             ledger.direct(tier)
-            return Plan(None, None, [direct], {direct.name: tier} if tier else {})
+            return Plan(None, None, capable([direct], needs), {direct.name: tier} if tier else {})
         assert policy is not None
         p_strong, router_s = await self._scorer.score(request.routing_items())
         route = RouteRequest(
             prompt_tokens=estimate(request.prompt_chars()),
             needs_tools=isinstance(request, ChatCompletionRequest) and bool(request.tools),
             forced_tier=forced,
+            modalities=modalities(needs),
         )
         decision = policy.decide(route, p_strong)
         ledger.routed(decision, router_s)
@@ -133,11 +139,11 @@ class Planner:
                     tier_of[target.name] = tier
         if not candidates:
             authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
-        plan = Plan(policy, decision, candidates, tier_of)
+        plan = Plan(policy, decision, capable(candidates, needs), tier_of)
         plan.escalate_to = escalation_tier(policy.spec, decision)
         if plan.escalate_to is not None:
             for tier in escalation_tiers(plan.escalate_to):
-                for target in self._balancer.order(tier):
+                for target in capable(self._balancer.order(tier), needs):
                     if key is None or key.may_reach(target.name):
                         plan.escalation.append(target)
                         tier_of.setdefault(target.name, tier)

@@ -6,15 +6,18 @@ resolve, authorize, score and decide, admit against the key's limits), then walk
 and whose lease (`gateway.chat.stream`) ends it. Fallback only happens before the first byte reaches
 the client; after that the answer belongs to the deployment that started it. In escalation mode
 the cheaper tier's whole answer is judged first (`gateway.chat.escalation`), and a streamed one is
-held back until it is (`gateway.chat.held`). Every accepted request
-ends in exactly one `RequestRecord`, whatever happened, written by its ledger
-(`gateway.chat.ledger`).
+held back until it is (`gateway.chat.held`). Every accepted request ends in exactly one
+`RequestRecord`, whatever happened, written by its ledger (`gateway.chat.ledger`); after a routed
+answer reached the client, learning follows (`gateway.chat.learning`). What depends on the
+client's dialect (the call each deployment gets, the answer's shape, the stream's events) is its
+`Wire` (`gateway.chat.wire`): chat and text completions as they came, or the Responses API
+translated (`gateway.chat.responses`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,12 +38,13 @@ from gateway.chat.learning import Learning
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
+from gateway.chat.wire import ChatWire, Wire
 from gateway.config import GatewayConfig
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
 from gateway.telemetry.tokens import usage_of
-from gateway.upstream.base import Backend, Target, UpstreamCall
+from gateway.upstream.base import Backend, Target
 
 
 @dataclass
@@ -62,10 +66,12 @@ class ChatService:
         quota: Quota,
         sinks: Sequence[Telemetry],
         escalation: Escalation | None = None,
+        *,
         keepalive_s: float = KEEPALIVE_S,
         learning: Learning | None = None,
     ) -> None:
-        """`learning`: what follows an answer (remembering it for feedback, shadow judging)."""
+        """`escalation`: judges cheaper answers in escalation mode; `keepalive_s`: between SSE
+        comments while a streamed answer is held back; `learning`: what follows an answer."""
         self._config = config
         self._planner = planner
         self._attempts = attempts
@@ -83,8 +89,14 @@ class ChatService:
         request: RoutedRequest,
         headers: Mapping[str, str],
         key: ApiKey | None = None,
+        *,
+        wire: Wire | None = None,
     ) -> Outcome:
-        """`key` is the caller's, already authenticated (None when the gateway is open)."""
+        """`key` is the caller's, already authenticated (None when the gateway is open). `wire`:
+        how another dialect (the Responses API, `gateway.chat.responses`) reaches deployments and
+        comes back, for a `request` translated to chat completions; default: `endpoint` as it
+        came."""
+        wire = wire if wire is not None else ChatWire(endpoint, request)
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
         ledger = Ledger(
@@ -92,19 +104,18 @@ class ChatService:
             self._quota,
             self._large_price,
             request_id=headers.get("x-request-id"),
-            endpoint=endpoint,
+            endpoint=wire.endpoint,
             api_key_id=key.id if key is not None else None,
             stream=bool(request.stream),
         )
         try:
-            plan = await self._planner.plan(request, headers, key, ledger)
+            plan = await self._planner.plan(request, headers, key, ledger, wire.needs)
             await self._planner.admit(plan, request, key, ledger)
-            call = upstream_call(endpoint, request)
             if plan.escalate_to is not None:
-                return await self._escalating(plan, call, request, ledger)
+                return await self._escalating(plan, wire, request, ledger)
             if request.stream:
-                return await self._stream(plan, call, request, ledger)
-            return await self._complete(plan, call, request, ledger)
+                return await self._stream(plan, wire, request, ledger)
+            return await self._complete(plan, wire, request, ledger)
         except GatewayError as exc:
             if isinstance(exc, Exhausted):
                 ledger.exhausted(exc.failures)
@@ -122,127 +133,43 @@ class ChatService:
             raise
 
     async def _complete(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
-        return self._answered(plan, call, answer, request, ledger)
+        answer = await self._attempts.complete(plan.candidates, plan.ticket, wire.call)
+        return self._answered(plan, wire, answer, request, ledger)
 
     def _answered(
-        self, plan: Plan, call: UpstreamCall, answer: Answer, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, wire: Wire, answer: Answer, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
-        target, body = answer.target, answer.body
-        body["model"] = target.name
+        target = answer.target
+        text = text_of(answer.body)
+        body, (prompt, completion, estimated) = wire.answer(target, answer.body)
         ledger.served(target.name, plan.tier(target), answer.failures)
         ledger.upstream(answer.upstream_s)
-        prompt, completion, estimated = usage_of(body, request.prompt_chars())
         ledger.usage(target.deployment.price, prompt, completion, estimated=estimated)
         ledger.finish()
         headers = response_headers(ledger.record, answer.failures, plan)
         headers["x-tiergate-cost-usd"] = f"{ledger.record.cost_usd:.10f}"
-        self._learn(plan, call, request, ledger, text_of(body))
+        self._learn(plan, request, ledger, text)
         return Outcome(headers, body=body)
 
-    def _learn(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger, text: str
-    ) -> None:
+    def _learn(self, plan: Plan, request: RoutedRequest, ledger: Ledger, text: str) -> None:
         """After a routed answer reached the client (`gateway.chat.learning`)."""
         if self._learning is not None and plan.policy is not None:
-            self._learning.answered(plan, call, request, ledger.record, text)
-
-    # --- escalation mode ------------------------------------------------------------------------
-
-    async def _escalating(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
-    ) -> Outcome:
-        """The cheaper answer, judged; the escalation tier's when it fails."""
-        escalator = self._escalator
-        if not request.stream:
-            decided = await escalator.cheaper(plan, call, request, ledger)
-            answer = decided.answer
-            if decided.escalate:
-                answer = await escalator.escalate(plan, call, decided, request, ledger)
-            return self._answered(plan, call, answer, request, ledger)
-        task = asyncio.create_task(self._held_answer(plan, call, request, ledger))
-        try:
-            await asyncio.wait({task}, timeout=self._keepalive_s)
-        except asyncio.CancelledError:
-            task.cancel()
-            raise
-        if task.done():
-            headers, source = task.result()
-            return Outcome(headers, stream=source)
-        decided_source = asyncio.create_task(_second(task))
-        headers = response_headers(ledger.record, [], plan)
-        for name in ("x-tiergate-route", "x-tiergate-deployment"):
-            headers.pop(name, None)
-        held = HeldStream(
-            decided_source,
-            ledger,
-            lambda: describe_route(ledger),
-            interval_s=self._keepalive_s,
-        )
-        return Outcome(headers, stream=held)
-
-    async def _held_answer(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
-    ) -> tuple[dict[str, str], EventSource]:
-        """A streamed request's decided answer: the kept cheaper one replayed, or the escalation
-        tier's live stream (the cheaper one if that tier cannot answer)."""
-        decided = await self._escalator.cheaper(plan, call, request, ledger)
-        if decided.escalate:
-            plan.candidates = plan.escalation
-            try:
-                outcome = await self._stream(plan, call, request, ledger)
-            except Exhausted as exc:
-                ledger.escalation_failed(exc.failures[-1][1].kind if exc.failures else "no_route")
-            else:
-                Escalator.discard(decided, request, ledger, plan)
-                assert outcome.stream is not None
-                return outcome.headers, outcome.stream
-        return self._replayed(plan, call, decided, request, ledger)
-
-    def _replayed(
-        self,
-        plan: Plan,
-        call: UpstreamCall,
-        decided: Decided,
-        request: RoutedRequest,
-        ledger: Ledger,
-    ) -> tuple[dict[str, str], EventSource]:
-        answer = decided.answer
-        target = answer.target
-        ledger.served(target.name, plan.tier(target), answer.failures)
-        ledger.upstream(answer.upstream_s)
-        prompt, completion, estimated = usage_of(answer.body, request.prompt_chars())
-        ledger.usage(target.deployment.price, prompt, completion, estimated=estimated)
-        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        chunks = replay_chunks(answer.body, model=target.name, wants_usage=wants_usage)
-
-        def finish(client_aborted: bool) -> None:
-            ledger.stream_ended(client_aborted=client_aborted, partial=client_aborted, error=None)
-            ledger.finish()
-            if not client_aborted:
-                self._learn(plan, call, request, ledger, text_of(answer.body))
-
-        ledger.first_byte()
-        return response_headers(ledger.record, answer.failures, plan), ReplayStream(chunks, finish)
+            self._learning.answered(plan, request, ledger.record, text)
 
     async def _stream(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
-        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        prompt_chars = request.prompt_chars()
+        keep_text = self._learning is not None and self._learning.wants(plan)
 
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
-            return StreamRelay(
-                backend.stream(target, call),
-                target_name=target.name,
-                client_wants_usage=wants_usage,
-                prompt_chars=prompt_chars,
-                keep_text=self._learning is not None and self._learning.wants(plan),
-            )
+            relay = wire.relay(target, backend.stream(target, wire.call(target)))
+            if keep_text:
+                relay.keep_text()
+            return relay
 
-        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, call, relay_for)
+        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)
@@ -253,9 +180,85 @@ class ChatService:
             ledger=ledger,
             price=target.deployment.price,
             upstream_started=opened.started,
-            after=lambda text: self._learn(plan, call, request, ledger, text),
+            after=lambda text: self._learn(plan, request, ledger, text),
         )
         return Outcome(response_headers(ledger.record, opened.failures, plan), stream=lease)
+
+    # --- escalation mode ------------------------------------------------------------------------
+
+    async def _escalating(
+        self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
+    ) -> Outcome:
+        """The cheaper answer, judged; the escalation tier's when it fails."""
+        escalator = self._escalator
+        if not request.stream:
+            decided = await escalator.cheaper(plan, wire, request, ledger)
+            answer = decided.answer
+            if decided.escalate:
+                answer = await escalator.escalate(plan, wire, decided, request, ledger)
+            return self._answered(plan, wire, answer, request, ledger)
+        task = asyncio.create_task(self._held_answer(plan, wire, request, ledger))
+        try:
+            await asyncio.wait({task}, timeout=self._keepalive_s)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if task.done():
+            headers, source = task.result()
+            return Outcome(headers, stream=source)
+        # Still judging: the headers go now, without the route, and keep-alives follow.
+        headers = response_headers(ledger.record, [], plan)
+        for name in ("x-tiergate-route", "x-tiergate-deployment"):
+            headers.pop(name, None)
+        held = HeldStream(
+            asyncio.create_task(_source(task)),
+            ledger,
+            lambda: describe_route(ledger),
+            interval_s=self._keepalive_s,
+        )
+        return Outcome(headers, stream=held)
+
+    async def _held_answer(
+        self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
+    ) -> tuple[dict[str, str], EventSource]:
+        """A streamed request's decided answer: the kept cheaper one replayed, or the escalation
+        tier's live stream (the cheaper one if that tier cannot answer)."""
+        decided = await self._escalator.cheaper(plan, wire, request, ledger)
+        if decided.escalate:
+            plan.candidates = plan.escalation
+            try:
+                outcome = await self._stream(plan, wire, request, ledger)
+            except Exhausted as exc:
+                ledger.escalation_failed(exc.failures[-1][1].kind if exc.failures else "no_route")
+            else:
+                Escalator.discard(decided, request, ledger, plan)
+                assert outcome.stream is not None
+                return outcome.headers, outcome.stream
+        return await self._replayed(plan, wire, decided, request, ledger)
+
+    async def _replayed(
+        self, plan: Plan, wire: Wire, decided: Decided, request: RoutedRequest, ledger: Ledger
+    ) -> tuple[dict[str, str], EventSource]:
+        """The kept JSON answer streamed through the client's relay, as if it had streamed."""
+        answer = decided.answer
+        target = answer.target
+        ledger.served(target.name, plan.tier(target), answer.failures)
+        ledger.upstream(answer.upstream_s)
+        prompt, completion, estimated = usage_of(answer.body, request.prompt_chars())
+        ledger.usage(target.deployment.price, prompt, completion, estimated=estimated)
+        text = text_of(answer.body)
+        relay = wire.relay(target, _replay(replay_chunks(answer.body)))
+        await relay.open()
+
+        def finish(client_aborted: bool) -> None:
+            ledger.stream_ended(client_aborted=client_aborted, partial=client_aborted, error=None)
+            ledger.finish()
+            if not client_aborted:
+                self._learn(plan, request, ledger, text)
+
+        ledger.first_byte()
+        headers = response_headers(ledger.record, answer.failures, plan)
+        return headers, ReplayStream(relay, finish)
 
 
 def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict[str, str]:
@@ -278,22 +281,17 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
     return headers
 
 
-async def _second(task: asyncio.Task[tuple[dict[str, str], EventSource]]) -> EventSource:
+async def _source(task: asyncio.Task[tuple[dict[str, str], EventSource]]) -> EventSource:
     """The source of a held answer, once decided (its headers were sent before)."""
     return (await task)[1]
+
+
+async def _replay(chunks: list[JSON]) -> AsyncIterator[JSON]:
+    for chunk in chunks:
+        yield chunk
 
 
 def text_of(body: JSON) -> str:
     """A JSON answer's first choice as text (its content, else its tool calls as JSON)."""
     choices = answers_of(body)
     return answer_text(choices[0][0]) if choices else ""
-
-
-def upstream_call(endpoint: Literal["chat", "completions"], request: RoutedRequest) -> UpstreamCall:
-    """Split the request into known fields and pass-through extras; always ask for usage."""
-    extras = set(request.model_extra or {})
-    data = request.model_dump(exclude_unset=True, exclude_none=False)
-    params = {k: v for k, v in data.items() if k not in extras and k not in ("model", "stream")}
-    if request.stream:
-        params["stream_options"] = {**(params.get("stream_options") or {}), "include_usage": True}
-    return UpstreamCall(endpoint, params, {k: data[k] for k in extras if k in data})

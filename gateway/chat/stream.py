@@ -7,6 +7,10 @@ not, counts tokens (the upstream's usage when it sends one, an estimate marked a
 turns a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
 closes the upstream request and still reports what was generated.
 
+What the client sees is framed by three methods (`_frame`, `_failure`, `_end`): chat completions
+SSE chunks and `[DONE]` here; the Responses API's typed events in `gateway.chat.response_stream`,
+whose relays replace them and keep everything else.
+
 `StreamLease` owns everything a stream holds until it ends: the deployment's slot (and so its
 in-flight count), the breaker that hears about a mid-stream failure, and the request's ledger. It is
 made once the first chunk has arrived and released exactly once, however the stream ends: read to
@@ -47,10 +51,7 @@ class StreamRelay:
         target_name: str,
         client_wants_usage: bool,
         prompt_chars: int,
-        keep_text: bool = False,
     ) -> None:
-        """`keep_text`: keep the answer's text (content and tool arguments) for `text`, for
-        the learning that follows a request (`gateway.chat.outcomes`)."""
         self._chunks = chunks
         self._target = target_name
         self._wants_usage = client_wants_usage
@@ -58,7 +59,7 @@ class StreamRelay:
         self._first: JSON | None = None
         self._completion_chars = 0
         self._usage: JSON | None = None
-        self._text: list[str] | None = [] if keep_text else None
+        self._text: list[str] | None = None
         self.error: UpstreamError | None = None
         self.client_aborted = False
         self.partial = False
@@ -90,6 +91,12 @@ class StreamRelay:
         if self._usage is not None:
             return int(self._usage.get("prompt_tokens") or 0)
         return estimate(self._prompt_chars)
+
+    def keep_text(self) -> None:
+        """Keep the answer's text (content and tool arguments) for `text`: the learning that
+        follows a request needs it (`gateway.chat.learning`)."""
+        if self._text is None:
+            self._text = []
 
     @property
     def text(self) -> str | None:
@@ -138,8 +145,8 @@ class StreamRelay:
         try:
             if self._first is not None:
                 first = self._rewrite(self._first)
-                if first is not None:
-                    yield sse(first)
+                if first is not None and (frame := self._frame(first)):
+                    yield frame
             try:
                 while True:
                     try:
@@ -153,19 +160,36 @@ class StreamRelay:
                             "timeout", "the stream ran past its deployment's timeout_s"
                         ) from None
                     out = self._rewrite(chunk)
-                    if out is not None:
-                        yield sse(out)
+                    if out is not None and (frame := self._frame(out)):
+                        yield frame
             except UpstreamError as exc:
                 self.error, self.partial = exc, True
                 message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
-                yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
-            yield DONE
+                for frame in self._failure(message, f"upstream_{exc.kind}"):
+                    yield frame
+            else:
+                for frame in await self._end():
+                    yield frame
         except (asyncio.CancelledError, GeneratorExit):
             self.client_aborted = self.partial = True
             raise
         finally:
             await self._close_upstream()
             finish()
+
+    # --- framing: what a relay for another dialect (the Responses API) replaces ---------------
+
+    def _frame(self, chunk: JSON) -> bytes:
+        """A chunk, already rewritten, as the bytes the client gets (empty: nothing)."""
+        return sse(chunk)
+
+    def _failure(self, message: str, code: str) -> list[bytes]:
+        """The last frames of a stream the upstream broke after its first chunk."""
+        return [sse(envelope(502, message, code=code)), DONE]
+
+    async def _end(self) -> list[bytes]:
+        """The last frames of a stream the upstream finished."""
+        return [DONE]
 
     async def abandon(self, finish: Callable[[], None]) -> None:
         """For a stream whose events were never read (the client left before the response

@@ -11,17 +11,20 @@ module costs nothing: both are imported when a command runs.
 from __future__ import annotations
 
 import argparse
+import importlib
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from router.training.from_log import LoggedOutcome
+    from router.logged import LoggedOutcome
+
+ROUTER_COMMANDS = "router.training.cli"
+"""Offline code, named as `gateway.cli.main` names every command module: never imported by the
+running gateway."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from router.training import cli
-
-    cli.register(sub, read_log=read_outcomes)
+    importlib.import_module(ROUTER_COMMANDS).register(sub, read_log=read_outcomes)
 
 
 def read_outcomes(url: str | None, since: str) -> list[LoggedOutcome]:
@@ -29,7 +32,7 @@ def read_outcomes(url: str | None, since: str) -> list[LoggedOutcome]:
     from gateway.cli.logs import log_url, parse_since
     from gateway.storage import Database
     from router.errors import RouterError
-    from router.training.from_log import LoggedOutcome
+    from router.logged import LoggedOutcome
     from router.vectors import from_bytes
 
     try:

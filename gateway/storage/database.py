@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -29,6 +30,8 @@ from gateway.storage.store import Store
 from gateway.storage.url import DatabaseURL
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0
 
 
 class Database:
@@ -101,6 +104,18 @@ class Database:
 
     async def purge_expired(self, now: float | None = None) -> int:
         return await self._run(self.store.purge_expired, now)
+
+    async def keep_tidy(self, every_s: float = PURGE_EVERY_S) -> None:
+        """Delete expired responses and outcomes now and every `every_s` until cancelled (the app
+        runs it for its lifetime; replicas doing it at once only delete the same rows). A failure
+        is logged and tried again next time, never raised."""
+        while True:
+            try:
+                if purged := await self.purge_expired():
+                    log.info("database: deleted %d expired stored responses and outcomes", purged)
+            except Exception as exc:
+                log.warning("database: could not delete expired rows: %s", exc)
+            await asyncio.sleep(every_s)
 
     async def ping(self) -> None:
         """Raises `Unavailable` unless the database answers now (for readiness checks)."""

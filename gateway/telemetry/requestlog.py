@@ -263,7 +263,7 @@ class RequestLog:
 
     def _drop(self, n: int, reason: str, *, warn: bool = True) -> None:
         """Count lost rows and say so in the log, at most once every ten seconds."""
-        # One key per thread: `queue_full` and `closed` on the loop, `write_error` in the writer.
+        # One key per thread: `queue_full` and `closed` on the loop, the others in the writer.
         self._dropped[reason] += n
         if self._on_dropped is not None:
             self._on_dropped(n, reason)

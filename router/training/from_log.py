@@ -21,6 +21,7 @@ its rows join the fit and the log's rows carry `log_weight` of the total weight.
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ import numpy as np
 
 from router.artifact import Artifact
 from router.errors import RouterError
+from router.logged import LoggedOutcome
 from router.training.fit import LinearFit, fit_linear
 from router.training.metrics import routing_metrics
 from router.vectors import embedding_id
@@ -37,21 +39,6 @@ from router.vectors import embedding_id
 ROUTER_FEATURES = ("last_user",)
 LOG_SOURCE = "tiergate-log"
 MIN_ROWS = 8
-
-
-@dataclass(frozen=True)
-class LoggedOutcome:
-    """One stored outcome as training reads it (the gateway converts its rows to these)."""
-
-    request_id: str
-    kind: str
-    verdict: float | None
-    weak_tier: str | None
-    category: str | None = None
-    embedding: np.ndarray | None = None
-    embedding_model: str | None = None
-    features: dict[str, Any] | None = None
-    created_at: float = 0.0
 
 
 @dataclass
@@ -118,8 +105,18 @@ def _rows(
     categories: list[str | None],
     skipped: Counter[str],
 ) -> Rows:
-    x = np.vstack(vectors) if vectors else np.zeros((0, 0))
-    return Rows(x, np.asarray(weak), groups, [LOG_SOURCE] * len(weak), categories, dict(skipped))
+    # In a fixed order whatever order the rows were stored in (shadow jobs finish in any order):
+    # the same log gives the same artifact.
+    order = sorted(range(len(vectors)), key=lambda i: hashlib.sha256(vectors[i].tobytes()).digest())
+    x = np.vstack([vectors[i] for i in order]) if vectors else np.zeros((0, 0))
+    return Rows(
+        x,
+        np.asarray([weak[i] for i in order]),
+        [groups[i] for i in order],
+        [LOG_SOURCE] * len(order),
+        [categories[i] for i in order],
+        dict(skipped),
+    )
 
 
 @dataclass(frozen=True)

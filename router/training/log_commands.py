@@ -21,11 +21,11 @@ import numpy as np
 
 from router.artifact import Artifact, write_atomic
 from router.errors import RouterError
+from router.logged import LoggedOutcome
 from router.training.from_log import (
     LOG_SOURCE,
     ROUTER_FEATURES,
     LogFit,
-    LoggedOutcome,
     Rows,
     artifact_from,
     router_rows,

@@ -31,7 +31,7 @@ from router import Router, load_router
 from router.model import default_artifact_dir
 from tests.support.gateway import Gateway, start, two_tier_config
 from tests.support.judging import prefer_marked
-from tests.support.upstream import FakeUpstream, Reply
+from tests.support.upstream import FakeUpstream, Reply, Script
 
 TARGET = "tax"
 # Per category: templates (the last one only for fresh prompts) and fillers (the last two of the
@@ -187,7 +187,7 @@ def test_shadow_verdicts_retraining_and_reload_move_one_category_only(
     shutil.copytree(default_artifact_dir(), artifact)
     small.default = Reply(text="A short answer from the small model.")
     large.default = Reply(text="A careful answer from the large model.")
-    judge.respond = prefer_marked("large model", when=lambda request: "tax" in request)
+    judge.default = Script(prefer_marked("large model", when=lambda request: "tax" in request))
     gateway = start(
         tmp_path,
         loop_config(small, large, judge),

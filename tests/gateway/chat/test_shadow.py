@@ -18,7 +18,7 @@ from gateway.chat.shadow import judge_messages, parse_choice, verdict_of
 from gateway.storage import Database
 from tests.support.gateway import Gateway, start, two_tier_config
 from tests.support.judging import prefer_marked
-from tests.support.upstream import FakeUpstream, Reply
+from tests.support.upstream import FakeUpstream, Reply, Script
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_the_verdict_of_both_orders_is_stored_with_the_request(
 ) -> None:
     small.default = Reply(text="a small answer")
     large.default = Reply(text="a large answer")
-    judge.respond = prefer_marked("large answer", when=lambda request: "tax" in request)
+    judge.default = Script(prefer_marked("large answer", when=lambda request: "tax" in request))
     gateway = start(tmp_path, shadow_config(small, large, judge))
     try:
         worse = ask(gateway, "How do I file my tax return?")
@@ -116,7 +116,7 @@ def test_the_daily_budget_stops_shadowing(
     """The first shadow reserves its worst case ($0.0155 for the large answer capped at 1,024
     tokens, plus the judge) and spends $0.0152; then the $0.025 budget cannot take a second."""
     large.default = Reply(text="long", prompt_tokens=10, completion_tokens=1010)
-    judge.respond = prefer_marked("long")
+    judge.default = Script(prefer_marked("long"))
     gateway = start(tmp_path, shadow_config(small, large, judge, daily_budget_usd=0.025))
     try:
         ask(gateway, "first question")

@@ -3,6 +3,8 @@ same on SQLite and Postgres; and what a caller sees when Postgres goes away and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import struct
 import time
 
@@ -81,6 +83,29 @@ async def test_expired_rows_are_never_served_and_purge_deletes_them(db_url: Data
         assert await db.get_response("resp_new", "key-a", now=now + 120) is None
         assert await db.purge_expired(now=now + 120) == 2
         assert await db.get_response("resp_kept", "key-a", now=now + 10**9) is not None
+    finally:
+        await db.aclose()
+
+
+async def test_keep_tidy_purges_in_the_background(db_url: DatabaseURL) -> None:
+    db = Database.open(db_url)
+    try:
+        await db.put_response(response("resp_old", expires_at=time.time() - 1))
+        await db.put_response(response("resp_new"))
+        # Asked as of long ago, a row that still exists is found even though it has expired.
+        assert await db.get_response("resp_old", "key-a", now=0) is not None
+        tidy = asyncio.create_task(db.keep_tidy(every_s=0.05))
+        try:
+            for _ in range(100):
+                if await db.get_response("resp_old", "key-a", now=0) is None:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            tidy.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await tidy
+        assert await db.get_response("resp_old", "key-a", now=0) is None
+        assert await db.get_response("resp_new", "key-a") is not None
     finally:
         await db.aclose()
 

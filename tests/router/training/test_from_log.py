@@ -13,11 +13,11 @@ import pytest
 
 from router.artifact import load_artifact
 from router.errors import RouterError
+from router.logged import LoggedOutcome
 from router.model import default_artifact_dir
 from router.training import cli
 from router.training.from_log import (
     LogFit,
-    LoggedOutcome,
     router_rows,
     train_from_log,
 )
