@@ -1,4 +1,4 @@
-"""The ``tiergate router`` commands: train, eval, loso, score, calibrate.
+"""The ``tiergate router`` commands: train, eval, loso, score, calibrate, fit-routes.
 
 ``register`` adds them to the top-level parser; this module imports nothing heavy, each command
 imports its work when it runs. Every command returns an exit code: 0 on success, 2 on bad input
@@ -124,6 +124,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _encoder_arg(p)
     p.set_defaults(func=_lazy("calibrate"))
+
+    p = commands.add_parser(
+        "fit-routes",
+        help="fit the operator-route classifier of a config ahead of time (large example sets)",
+    )
+    p.add_argument(
+        "--config", required=True, metavar="C", help="YAML file with a 'routes:' mapping"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="directory to write <content-hash>.json into (point TIERGATE_ROUTES_CACHE at it)",
+    )
+    p.add_argument(
+        "--artifact",
+        default=None,
+        metavar="DIR",
+        help="the router artifact whose embeddings routes share (default: the shipped one)",
+    )
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("fit_routes"))
 
 
 def _max_length_arg(p: argparse.ArgumentParser) -> None:

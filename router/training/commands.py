@@ -214,6 +214,33 @@ def calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def fit_routes(args: argparse.Namespace) -> int:
+    """Fit the route classifier of --config's routes into --out (a cache hit leaves it as is)."""
+    from router.encoder import effective_length, load_encoder
+    from router.model import default_artifact_dir
+    from router.route_specs import load_background, routes_from_yaml
+    from router.routes import content_key, fit_routes, read_cached, save_model
+
+    specs = routes_from_yaml(args.config)
+    artifact = load_artifact(args.artifact or default_artifact_dir())
+    encoder = load_encoder(args.encoder_path)
+    length = effective_length(artifact.encoder_max_length, encoder.max_seq_length)
+    background = load_background()
+    key = content_key(specs, encoder, length, background)
+    out = Path(args.out)
+    model = read_cached(out, key)
+    if model is not None:
+        print(f"{out / (key + '.json')} is up to date ({len(specs)} routes)")
+        return 0
+    model = fit_routes(specs, encoder, length, background, key)
+    path = save_model(model, out)
+    if path is None:
+        raise RouterError(f"--out {out}: cannot write the route classifier there")
+    print(f"wrote {path} ({len(specs)} routes: {', '.join(model.routes)})")
+    print(json.dumps(model.training, sort_keys=True))
+    return 0
+
+
 def _artifact_and_encoder(args: argparse.Namespace) -> tuple[Artifact, Encoder]:
     """The artifact (checked first: it fails fast) and a matching encoder."""
     from router.encoder import load_encoder
