@@ -317,12 +317,14 @@ def fit_routes(
     for texts in route_texts:
         per_route.append(vectors[offset : offset + len(texts)])
         offset += len(texts)
+    embedded = time.perf_counter()
     fitted = route_fitting.fit(per_route, vectors[offset:], bg_kinds)
     training = {
         **fitted.summary,
         "fit_version": FIT_VERSION,
         "background_set": f"{background.name} v{background.version}",
         "seconds": round(time.perf_counter() - start, 2),
+        "fit_seconds": round(time.perf_counter() - embedded, 2),
     }
     return RouteModel(
         key=key,
