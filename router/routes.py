@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -252,8 +251,9 @@ def shipped_dir() -> Path:
 def cache_dir() -> Path:
     """Where fitted route classifiers are kept: TIERGATE_ROUTES_CACHE, else
     ~/.cache/tiergate/routes."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "tiergate" / "routes"
+    from router.settings import RouterSettings
+
+    return RouterSettings().routes_cache_dir()
 
 
 def content_key(

@@ -375,7 +375,7 @@ def test_each_preset_ships_its_current_fit(real_router: Router) -> None:
 def test_fit_routes_command_writes_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import argparse
 
-    from router import cli
+    from router.training import cli
 
     parser = argparse.ArgumentParser(prog="tiergate")
     cli.register(parser.add_subparsers(dest="command", required=True))
