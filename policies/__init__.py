@@ -2,7 +2,8 @@
 
 Pure decisions only: no HTTP, no embeddings, no files, no environment. `policies.types` holds the
 nouns, `policies.rules` the rule registry and the built-in rules, `policies.engine` how a decision
-is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers). The
+is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers),
+`policies.pii` how personal data is found and replaced in the text the gateway hands over. The
 gateway's YAML format lives in `gateway.config`, which embeds `PolicySpec`.
 """
 
@@ -16,21 +17,41 @@ from policies.admission import (
     reservation_costs,
 )
 from policies.engine import Policy, build_policies
-from policies.rules import Rule, register_rule, registered_rules
-from policies.types import TIERS, Decision, PolicySpec, RouteRequest, TierFacts, TierName
+from policies.rules import Narrow, Pick, Rule, Verdict, register_rule, registered_rules
+from policies.types import (
+    DEFAULT_RULES,
+    TIER_ALIASES,
+    TIERS,
+    Decision,
+    NoEligibleTier,
+    PiiAction,
+    PolicySpec,
+    RouteRequest,
+    RouteTarget,
+    TierFacts,
+    TierName,
+)
 
 __all__ = [
+    "DEFAULT_RULES",
     "DOWNGRADE_TIER",
     "TIERS",
+    "TIER_ALIASES",
     "Decision",
     "Downgrade",
     "InvalidTier",
+    "Narrow",
+    "NoEligibleTier",
+    "Pick",
+    "PiiAction",
     "Policy",
     "PolicySpec",
     "RouteRequest",
+    "RouteTarget",
     "Rule",
     "TierFacts",
     "TierName",
+    "Verdict",
     "after_downgrade",
     "build_policies",
     "downgrades",
