@@ -30,7 +30,8 @@ NONE_CATEGORY = "none"  # what a request no route claims is called (header, log,
 PRESET_KEY = "preset"
 PRESET_TIERS = ("cheapest", "most_capable")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_ROUTE_KEYS = ("description", "examples", "tier", "deployment")
+TARGET_KEYS = ("tier", "deployment")
+_ROUTE_KEYS = ("description", "examples", *TARGET_KEYS)
 DEFAULT_BACKGROUND = "generic-v1"
 
 PresetTier = Literal["cheapest", "most_capable"]
@@ -134,7 +135,8 @@ def parse_routes(routes: Any, where: str = "routes") -> list[RouteSpec]:
     """The route specs of a config's ``routes:`` mapping, in the order written.
 
     ``{preset: NAME}`` starts from a shipped preset; other entries beside it add routes or replace
-    the preset's route of the same name. An empty mapping or None means no routes.
+    the preset's route of the same name, and an entry that only names a target (``code: {tier:
+    coder}``) keeps the preset's route and moves it. An empty mapping or None means no routes.
     """
     if routes is None:
         return []
@@ -148,8 +150,11 @@ def parse_routes(routes: Any, where: str = "routes") -> list[RouteSpec]:
         preset = load_preset(routes[PRESET_KEY], where=f"{where}.{PRESET_KEY}")
         specs.update((spec.name, spec) for spec in preset.routes)
     for name, body in routes.items():
-        if name != PRESET_KEY:
-            specs[str(name)] = route_spec(name, body, where)
+        if name == PRESET_KEY:
+            continue
+        if name in specs and isinstance(body, Mapping) and set(body) <= set(TARGET_KEYS):
+            continue  # a preset route moved to another target: same texts
+        specs[str(name)] = route_spec(name, body, where)
     return list(specs.values())
 
 
