@@ -97,18 +97,23 @@ class Attempts:
         """Attempts repeated on the same deployment, all deployments together (for metrics)."""
 
     async def complete(
-        self, candidates: list[Target], ticket: Ticket | None, call: UpstreamCall
+        self,
+        candidates: list[Target],
+        ticket: Ticket | None,
+        call: UpstreamCall | Callable[[Target], UpstreamCall],
     ) -> Answer:
-        """The first JSON answer among `candidates`, or `Exhausted`."""
+        """The first JSON answer among `candidates`, or `Exhausted`. `call` may depend on the
+        target (a redacted copy for deployments that must not see personal data)."""
 
         async def answer(target: Target) -> JSON:
             backend = self._backends[target.deployment.backend]
+            this_call = call if isinstance(call, UpstreamCall) else call(target)
             slot = await self._slot(target)
             try:
                 # A JSON answer's first byte is the whole answer: only the total timeout.
                 return await self._attempts(
                     target,
-                    functools.partial(backend.complete, target, call),
+                    functools.partial(backend.complete, target, this_call),
                     target.deployment.timeout_s,
                 )
             finally:
@@ -121,7 +126,7 @@ class Attempts:
         self,
         candidates: list[Target],
         ticket: Ticket | None,
-        call: UpstreamCall,
+        call: UpstreamCall | Callable[[Target], UpstreamCall],
         relay_for: RelayFactory,
     ) -> OpenStream:
         """The first stream among `candidates` whose first chunk arrives, or `Exhausted`."""

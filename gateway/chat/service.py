@@ -12,7 +12,7 @@ ends in exactly one `RequestRecord`, whatever happened, written by its ledger
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +29,9 @@ from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
 from gateway.telemetry.tokens import usage_of
 from gateway.upstream.base import Backend, Target, UpstreamCall
+
+CallFor = Callable[[Target], UpstreamCall]
+"""Each candidate's upstream call (`Planner.calls`)."""
 
 
 @dataclass
@@ -55,8 +58,8 @@ class ChatService:
         self._attempts = attempts
         self._quota = quota
         self._sinks = list(sinks)
-        large = config.tiers["large"].deployments[0]
-        self._large_price = config.deployments[large].price
+        most_capable = config.tiers[config.tier_order()[-1]].deployments[0]
+        self._large_price = config.deployments[most_capable].price
 
     async def handle(
         self,
@@ -80,16 +83,18 @@ class ChatService:
         try:
             plan = await self._planner.plan(request, headers, key, ledger)
             await self._planner.admit(plan, request, key, ledger)
-            call = upstream_call(endpoint, request)
+            calls = self._planner.calls(plan, upstream_call(endpoint, request))
             if request.stream:
-                return await self._stream(plan, call, request, ledger)
-            return await self._complete(plan, call, request, ledger)
+                return await self._stream(plan, calls, request, ledger)
+            return await self._complete(plan, calls, request, ledger)
         except GatewayError as exc:
             if isinstance(exc, Exhausted):
                 ledger.exhausted(exc.failures)
             ledger.failed(exc)
             ledger.finish()
             exc.headers.setdefault("x-request-id", ledger.request_id)
+            if ledger.record.decision_reason is not None:
+                exc.headers.setdefault("x-tiergate-reason", ledger.record.decision_reason)
             raise
         except asyncio.CancelledError:  # the server is going away with the request unanswered
             ledger.aborted()
@@ -101,9 +106,9 @@ class ChatService:
             raise
 
     async def _complete(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, calls: CallFor, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
+        answer = await self._attempts.complete(plan.candidates, plan.ticket, calls)
         target, body = answer.target, answer.body
         body["model"] = target.name
         ledger.served(target.name, plan.tier(target), answer.failures)
@@ -116,20 +121,20 @@ class ChatService:
         return Outcome(headers, body=body)
 
     async def _stream(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
+        self, plan: Plan, calls: CallFor, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
         wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         prompt_chars = request.prompt_chars()
 
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
             return StreamRelay(
-                backend.stream(target, call),
+                backend.stream(target, calls(target)),
                 target_name=target.name,
                 client_wants_usage=wants_usage,
                 prompt_chars=prompt_chars,
             )
 
-        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, call, relay_for)
+        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, calls, relay_for)
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)
@@ -151,6 +156,10 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
         "x-tiergate-route": rec.served_tier or "",
         "x-tiergate-deployment": rec.deployment or "",
     }
+    if rec.decision_reason is not None:
+        headers["x-tiergate-reason"] = rec.decision_reason
+    if rec.category is not None:
+        headers["x-tiergate-category"] = rec.category
     if rec.policy is not None:
         headers["x-tiergate-policy"] = rec.policy
     if rec.p_strong is not None:
