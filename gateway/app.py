@@ -27,7 +27,7 @@ from gateway.api import admin, chat, health, models
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
 from gateway.chat.plan import Planner
-from gateway.chat.scoring import BatchingScorer, Classifier, Scorer
+from gateway.chat.scoring import BatchingScorer, Classifier, Scorer, load_classifier
 from gateway.chat.service import ChatService
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.deps import metrics_access
@@ -56,28 +56,6 @@ def load_scorer(settings: Settings) -> Scorer:
     from router import load_router
 
     return load_router(settings.router_artifact, cache_size=settings.router_cache_size)
-
-
-def load_classifier(config: GatewayConfig, scorer: Scorer) -> Classifier | None:
-    """The operator-route classifier of `config.routes` (None: no routes), on the trained
-    router's own encoder and word-piece limit so that a request is embedded once. Read from its
-    cache by content hash, or fitted here (seconds) and cached (`router.routes`)."""
-    if not config.routes:
-        return None
-    from router import Router, load_routes
-
-    if not isinstance(scorer, Router):
-        raise ConfigError(
-            f"{len(config.routes)} routes are configured, but the scorer "
-            f"{dict(scorer.info).get('name')!r} has no encoder to classify them with; use the "
-            "trained router or pass a classifier"
-        )
-    return load_routes(
-        config.route_specs(),
-        scorer.encoder,
-        max_length=scorer.artifact.encoder_max_length,
-        confidence=config.route_confidence,
-    )
 
 
 def create_app(

@@ -29,6 +29,7 @@ def catalogue(
                 "policy": config.default_policy,
                 "router": router_info,
                 "tiers_available": tiers,
+                "routes": {n: r.tier or r.deployment for n, r in config.routes.items()},
             },
         )
     ]

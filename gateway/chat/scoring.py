@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from gateway.config import ConfigError, GatewayConfig
 from router import Item, RouteMatch, Router, Routes
 
 
@@ -72,6 +73,28 @@ def score_batch(
         embedded = scorer.embed(items)
         return scorer.score_embedded(embedded), classifier.classify_embedded(embedded.vectors)
     return scorer.score(items), classifier.classify(items)
+
+
+def load_classifier(config: GatewayConfig, scorer: Scorer) -> Classifier | None:
+    """The operator-route classifier of `config.routes` (None: no routes), on the trained
+    router's own encoder and word-piece limit so that a request is embedded once. Read from its
+    cache by content hash, or fitted here (seconds) and cached (`router.routes`)."""
+    if not config.routes:
+        return None
+    from router import load_routes
+
+    if not isinstance(scorer, Router):
+        raise ConfigError(
+            f"{len(config.routes)} routes are configured, but the scorer "
+            f"{dict(scorer.info).get('name')!r} has no encoder to classify them with; use the "
+            "trained router or pass a classifier"
+        )
+    return load_routes(
+        config.route_specs(),
+        scorer.encoder,
+        max_length=scorer.artifact.encoder_max_length,
+        confidence=config.route_confidence,
+    )
 
 
 _Waiting = tuple[Item, "asyncio.Future[tuple[float, RouteMatch | None]]"]
