@@ -61,7 +61,13 @@ FOUND: dict[str, list[str]] = {
 }
 
 NEAR_MISSES: dict[str, list[str]] = {
-    "email": ["icon@2x.png", "user@localhost", "follow @handle", "lodash@4.17.21", "a at b dot com"],
+    "email": [
+        "icon@2x.png",
+        "user@localhost",
+        "follow @handle",
+        "lodash@4.17.21",
+        "a at b dot com",
+    ],
     "phone": [
         "order 123-456-7890",
         "ORD-2024-000123",

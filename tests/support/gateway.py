@@ -83,7 +83,7 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
             "deployments": {n: {"backend": backend, **d} for n, d in deployments.items()},
         }
     path = tmp_path / "tiergate.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # tiers are ordered as listed
     return path
 
 
