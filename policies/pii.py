@@ -18,7 +18,8 @@ near-misses: order numbers, dates, version strings, ISBNs, UUIDs, file names, ..
   word SSN, impossible areas and groups excluded), `uk_nino` (UK National Insurance number, with the
   prefixes HMRC never issues excluded), `es_dni` (Spanish DNI and NIE, with their check letter),
   `in_aadhaar` (Indian Aadhaar, grouped 4-4-4, with its Verhoeff digit).
-- `ip_address`: IPv4 (not after `version`/`v`) and IPv6 (validated, at least three groups).
+- `ip_address`: IPv4 (not after `version`/`v`, not loopback or 0.0.0.0) and IPv6 (validated, at
+  least three groups).
 - `secret`: OpenAI/Anthropic `sk-...`, AWS `AKIA...`/`ASIA...`, GitHub `ghp_...`/`github_pat_...`,
   Slack `xox...`, Google `AIza...`, Stripe `sk_live_...`, JSON Web Tokens, PEM private keys.
 - Operator patterns from the config (`pii_patterns: {employee_id: "EMP-\\d{6}"}`), found first.

@@ -294,8 +294,12 @@ def _aadhaar(match: re.Match[str]) -> Span | None:
 
 
 def _ipv4(match: re.Match[str]) -> Span | None:
+    """Not a version number (`version 1.2.3.4`), nor loopback or `0.0.0.0` (no one's address)."""
     before = match.string[max(0, match.start() - 12) : match.start()]
-    return None if _VERSION_BEFORE.search(before) else match.span()
+    text = match.group()
+    if _VERSION_BEFORE.search(before) or text.startswith("127.") or text == "0.0.0.0":
+        return None
+    return match.span()
 
 
 def _ipv6(match: re.Match[str]) -> Span | None:

@@ -37,6 +37,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from gateway.settings import prometheus_multiproc_dir
 from gateway.telemetry.record import RequestRecord
 from gateway.upstream.base import ErrorKind
+from policies.pii import BUILTIN_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,8 @@ class GatewayMetrics:
             self.upstream_latency.labels(deployment)
             if raw_policy is not None:
                 self.router_score.labels(policy)
+                for kind in BUILTIN_KINDS:
+                    self.pii_requests.labels(policy, lab("pii_kind", kind))
                 for intended in tiers:
                     for category in labels:
                         self.route_decisions.labels(
