@@ -61,6 +61,8 @@ class Plan:
     ticket: Ticket | None = None
     redacted: dict[str, int] | None = None
     """Values replaced by placeholders, by kind, for non-local deployments (`Planner.calls`)."""
+    chars: int = 0
+    """The request's text length (what scanning it for personal data costs)."""
 
     def tier(self, target: Target) -> TierName | None:
         return self.tier_of.get(target.name)
@@ -111,7 +113,7 @@ class Planner:
             ledger.direct(tier)
             return Plan(None, None, [direct], {direct.name: tier} if tier else {})
         assert policy is not None
-        pii = privacy.kinds(self.detector, request) if policy.spec.pii != "off" else ()
+        pii = await privacy.kinds(self.detector, request) if policy.spec.pii != "off" else ()
         scored = await self._scorer.score(request.routing_items())
         match = scored.match
         route = RouteRequest(
@@ -138,7 +140,7 @@ class Planner:
                     tier_of[target.name] = tier
         if not candidates:
             authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
-        return Plan(policy, decision, candidates, tier_of)
+        return Plan(policy, decision, candidates, tier_of, chars=request.prompt_chars())
 
     def _order(self, tier: TierName, decision: Decision) -> list[Target]:
         """The tier's deployments to try: a route's own first, only local ones when the request
@@ -150,12 +152,12 @@ class Planner:
             targets = [t for t in targets if t.deployment.local]
         return targets
 
-    def calls(self, plan: Plan, call: UpstreamCall) -> Callable[[Target], UpstreamCall]:
+    async def calls(self, plan: Plan, call: UpstreamCall) -> Callable[[Target], UpstreamCall]:
         """Each candidate's upstream call: `call`, or under `pii: redact` with personal data
         found, its redacted copy for every deployment not marked local."""
         if plan.decision is None or not plan.decision.redact:
             return lambda target: call
-        redacted, counts = privacy.redact(self.detector, call)
+        redacted, counts = await privacy.redact(self.detector, call, request_chars=plan.chars)
         plan.redacted = counts
         return lambda target: call if target.deployment.local else redacted
 

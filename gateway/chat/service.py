@@ -83,7 +83,7 @@ class ChatService:
         try:
             plan = await self._planner.plan(request, headers, key, ledger)
             await self._planner.admit(plan, request, key, ledger)
-            calls = self._planner.calls(plan, upstream_call(endpoint, request))
+            calls = await self._planner.calls(plan, upstream_call(endpoint, request))
             if request.stream:
                 return await self._stream(plan, calls, request, ledger)
             return await self._complete(plan, calls, request, ledger)
