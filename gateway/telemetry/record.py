@@ -27,14 +27,6 @@ class RequestRecord:
     decision_reason: str | None = None
     """The deciding step: `score`, `route:<name>`, `header`, `pii`, `tools`, `context`, `direct`
     ..."""
-    category: str | None = None
-    """The operator route the classifier named, `none` when no route was confident; None when
-    no routes are configured or routing was bypassed."""
-    category_probability: float | None = None
-    """The classifier's probability for its best route, confident or not."""
-    pii: str | None = None
-    """Kinds of personal data found (`email,phone`), never the data; None: none found or the
-    policy does not look."""
     intended_tier: str | None = None
     served_tier: str | None = None
     deployment: str | None = None
@@ -55,6 +47,15 @@ class RequestRecord:
     error_kind: str | None = None
     client_aborted: bool = False
     partial: bool = False
+    # Added by issue 12 (migration 0004): new fields go last, the table's columns keep this order.
+    category: str | None = None
+    """The operator route the classifier named, `none` when no route was confident; None when
+    no routes are configured or routing was bypassed."""
+    category_probability: float | None = None
+    """The classifier's probability for its best route, confident or not."""
+    pii: str | None = None
+    """Kinds of personal data found (`email,phone`), never the data; None: none found or the
+    policy does not look."""
 
 
 class Telemetry(Protocol):
