@@ -23,10 +23,12 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, health, models
+from gateway.api import admin, chat, embeddings, health, models, responses
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
+from gateway.chat.embeddings import EmbeddingsService
 from gateway.chat.plan import Planner
+from gateway.chat.responses import ResponsesService
 from gateway.chat.scoring import BatchingScorer, Classifier, Scorer, load_classifier
 from gateway.chat.service import ChatService
 from gateway.config import ConfigError, GatewayConfig, load_config
@@ -37,6 +39,7 @@ from gateway.reliability.breaker import Breakers
 from gateway.reliability.concurrency import Concurrency
 from gateway.settings import Settings, environ
 from gateway.storage import Database
+from gateway.storage.responses import DatabaseResponseStore
 from gateway.telemetry.collector import ReliabilityCollector
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import Telemetry
@@ -90,7 +93,9 @@ def create_app(
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
     # The database (request log, stored responses, outcomes): migrated now, shared by all.
-    database = Database.open(database_url(settings, config)) if settings.request_log else None
+    # Stored responses need it even with the request log off.
+    wants_database = settings.request_log or config.responses.store
+    database = Database.open(database_url(settings, config)) if wants_database else None
     telemetry = build_telemetry(settings, config, database)
     keys = KeyRing.from_config(
         config.keys, variables, metrics_require_key=config.limits.metrics_require_key
@@ -113,6 +118,15 @@ def create_app(
         planner = Planner(config, policies, balancer, batcher, quota)
         app.state.service = ChatService(
             config, planner, attempts, quota, [*telemetry.sinks, *sinks]
+        )
+        stored = (
+            DatabaseResponseStore(database, retention_days=config.responses.retention_days)
+            if database is not None and config.responses.store
+            else None
+        )
+        app.state.responses = ResponsesService(config, app.state.service, stored)
+        app.state.embeddings = EmbeddingsService(
+            config, balancer.targets, attempts, quota, [*telemetry.sinks, *sinks]
         )
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
@@ -155,7 +169,7 @@ def create_app(
     app.state.catalogue = current_catalogue
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
-    for module in (chat, models, health, admin):
+    for module in (chat, responses, embeddings, models, health, admin):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])

@@ -17,6 +17,8 @@ from fastapi import Depends, Request
 
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
+from gateway.chat.embeddings import EmbeddingsService
+from gateway.chat.responses import ResponsesService
 from gateway.chat.service import ChatService
 from gateway.protocol.openai import ModelList
 from gateway.storage import Database
@@ -25,6 +27,14 @@ from gateway.upstream.probes import Readiness
 
 def _service(request: Request) -> ChatService:
     return cast(ChatService, request.app.state.service)
+
+
+def _responses(request: Request) -> ResponsesService:
+    return cast(ResponsesService, request.app.state.responses)
+
+
+def _embeddings(request: Request) -> EmbeddingsService:
+    return cast(EmbeddingsService, request.app.state.embeddings)
 
 
 def _keys(request: Request) -> KeyRing:
@@ -49,6 +59,8 @@ def _models(request: Request) -> ModelList:
 
 
 Service = Annotated[ChatService, Depends(_service)]
+Responses = Annotated[ResponsesService, Depends(_responses)]
+Embeddings = Annotated[EmbeddingsService, Depends(_embeddings)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]

@@ -13,7 +13,8 @@ the whole engine is tested with plain values. Rules run first, in the order the 
   at or above the threshold takes the most capable.
 
 The decision's `reason` names the deciding step: the pick's reason, `score`, or the rule whose
-narrowing changed what the score (or a passed-over pick) would have chosen. Fallbacks follow the
+narrowing changed what the score (or a passed-over pick) would have chosen or left the score a
+single tier. Fallbacks follow the
 policy's `fallback` list, then the config's tier order; tiers ruled out by a `keep_local` narrowing
 are never among them. `build_policies` takes plain policy specs and the tiers' facts, never the
 gateway's configuration: the gateway computes `TierFacts` from its deployments.
@@ -43,6 +44,8 @@ class _Allowed:
     removed_by: dict[TierName, str] = field(default_factory=dict)
     keep_local: bool = False
     local_reason: str | None = None
+    last_reason: str | None = None
+    """The rule whose narrowing last removed a tier."""
 
     def narrow(self, narrow: Narrow, policy: str, pii: tuple[str, ...]) -> None:
         kept = [t for t in self.tiers if t in narrow.tiers]
@@ -56,6 +59,8 @@ class _Allowed:
         for tier in self.tiers:
             if tier not in kept:
                 self.removed_by.setdefault(tier, narrow.reason)
+        if len(kept) < len(self.tiers):
+            self.last_reason = narrow.reason
         self.tiers = kept
         if narrow.keep_local and not self.keep_local:
             self.keep_local, self.local_reason = True, narrow.reason
@@ -102,7 +107,8 @@ class Policy:
             strong = p_strong >= self.threshold
             tier = allowed.tiers[-1] if strong else allowed.tiers[0]
             unconstrained = order[-1] if strong else order[0]
-            reason = allowed.removed_by.get(unconstrained) or passed_over or "score"
+            only = allowed.last_reason if len(allowed.tiers) == 1 else None
+            reason = allowed.removed_by.get(unconstrained) or only or passed_over or "score"
             chosen = Pick(tier, reason)
         return Decision(
             self.name,

@@ -4,9 +4,10 @@ A rule takes the request's facts and the tiers' facts and returns None (nothing 
 (`(tier, reason)` or `Pick`: this tier decides) or a `Narrow` (only these tiers can serve the
 request; later rules and the score choose among them). Rules are registered under a name with
 `register_rule`, and a policy lists the names it runs, in order (`DEFAULT_RULES` when it lists
-none). The built-in rules (`pii`, `header`, `tools`, `context`, `routes`) are registered below
-through that same hook, so a user's rule is a peer of ours: registering one is importing a module
-that decorates a function. How picks and narrowings combine is the engine's (`policies.engine`).
+none). The built-in rules (`pii`, `header`, `tools`, `context`, `routes` below, `vision` in
+`policies.modality`) are registered through that same hook, so a user's rule is a peer of ours:
+registering one is importing a module that decorates a function. How picks and narrowings
+combine is the engine's (`policies.engine`).
 
 The registry is the one piece of module-level state in `policies/`: it is the plug point, written
 at import time by rule modules and only read afterwards.

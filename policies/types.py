@@ -26,10 +26,12 @@ TIER_ALIASES = (CHEAPEST, MOST_CAPABLE)
 """Names that stand for the first and the last tier wherever a tier is named (fallback orders,
 routes): a preset or a shared policy works whatever the config calls its tiers."""
 
-DEFAULT_RULES: tuple[str, ...] = ("pii", "header", "tools", "context", "routes")
+DEFAULT_RULES: tuple[str, ...] = ("pii", "header", "vision", "tools", "context", "routes")
 """The rules a policy runs when it lists none, in order. `pii` comes first so that no header can
-force personal data off the local tiers. (The Responses API work adds `vision` after `header`:
-this constant is the one place the default list is written.)"""
+force personal data off the local tiers. This constant is the one place the default list is
+written."""
+Modality = Literal["image", "audio"]
+"""Input other than text that only some deployments take."""
 
 PiiAction = Literal["off", "keep_local", "redact"]
 """What a policy does with a request that carries personal data (`policies.pii`): nothing, keep it
@@ -82,6 +84,8 @@ class RouteRequest:
     """Kinds of personal data found in the request's messages (`policies.pii`), sorted."""
     pii_action: PiiAction = "off"
     """The deciding policy's `pii` setting: `Policy.decide` fills it in, the gateway leaves it."""
+    modalities: frozenset[Modality] = frozenset()
+    """Input other than text the request carries: `image`, `audio`."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,10 @@ class TierFacts:
     """Whether a tier has a deployment marked `local: true` (personal data may go there)."""
     routes: Mapping[str, RouteTarget] = field(default_factory=dict)
     """Each operator route's target."""
+    vision: Mapping[TierName, bool] = field(default_factory=dict)
+    """Whether any deployment of the tier takes images (a tier not named: none does)."""
+    audio: Mapping[TierName, bool] = field(default_factory=dict)
+    """Whether any deployment of the tier takes `input_audio` parts."""
 
     def resolve(self, name: str) -> TierName:
         """A tier's name, with `cheapest` and `most_capable` standing for the first and last."""

@@ -11,27 +11,29 @@ personal data local and has no local tier able to serve it refuses the request (
 `pii_no_local_tier`): it is never sent elsewhere. `Planner.admit` then reserves the request's
 share of the key's limits (`gateway.access.quota`); a policy that downgrades instead of refusing
 leaves only the cheapest tier's candidates (`policies.admission`). Both report what they decided to
-the request's ledger; `Planner.calls` gives each candidate its upstream call, redacted for
-non-local deployments under `pii: redact`.
+the request's ledger; `Planner.private` wraps the request's wire so that, under `pii: redact`,
+deployments not marked local get its redacted copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.access.keys import ApiKey, authorize
 from gateway.access.quota import Quota, Ticket
 from gateway.access.request_limits import completion_budget
 from gateway.chat import privacy
+from gateway.chat.capabilities import Need, capable, content_needs, modalities
 from gateway.chat.ledger import Ledger
 from gateway.chat.scoring import BatchingScorer
+from gateway.chat.wire import Wire
 from gateway.config import GatewayConfig
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import ChatCompletionRequest, RoutedRequest
 from gateway.telemetry.tokens import estimate, reservation_estimate
 from gateway.upstream.balancer import Balancer
-from gateway.upstream.base import Target, UpstreamCall
+from gateway.upstream.base import Target
 from policies import (
     Decision,
     InvalidTier,
@@ -60,7 +62,7 @@ class Plan:
     tier_of: dict[str, TierName] = field(default_factory=dict)
     ticket: Ticket | None = None
     redacted: dict[str, int] | None = None
-    """Values replaced by placeholders, by kind, for non-local deployments (`Planner.calls`)."""
+    """Values replaced by placeholders, by kind, for non-local deployments (`Planner.private`)."""
     chars: int = 0
     """The request's text length (what scanning it for personal data costs)."""
 
@@ -95,7 +97,11 @@ class Planner:
         headers: Mapping[str, str],
         key: ApiKey | None,
         ledger: Ledger,
+        needs: frozenset[Need] = frozenset(),
     ) -> Plan:
+        """`needs`: what the request needs beyond what its content shows (a Responses request's
+        built-in tools); only deployments that have every need are candidates."""
+        needs = needs | content_needs(request)
         policy, direct = self._resolve(request.model)
         authorize(
             key,
@@ -111,7 +117,7 @@ class Planner:
         if direct is not None:
             tier = self._config.tier_of(direct.name)
             ledger.direct(tier)
-            return Plan(None, None, [direct], {direct.name: tier} if tier else {})
+            return Plan(None, None, capable([direct], needs), {direct.name: tier} if tier else {})
         assert policy is not None
         pii = await privacy.kinds(self.detector, request) if policy.spec.pii != "off" else ()
         scored = await self._scorer.score(request.routing_items())
@@ -123,6 +129,7 @@ class Planner:
             category=match.category if match is not None else None,
             category_probability=match.probability if match is not None else None,
             pii=pii,
+            modalities=modalities(needs),
         )
         ledger.classified(policy.name, scored.p_strong, scored.seconds, match, pii)
         try:
@@ -140,7 +147,9 @@ class Planner:
                     tier_of[target.name] = tier
         if not candidates:
             authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
-        return Plan(policy, decision, candidates, tier_of, chars=request.prompt_chars())
+        plan = Plan(policy, decision, capable(candidates, needs), tier_of)
+        plan.chars = request.prompt_chars()
+        return plan
 
     def _order(self, tier: TierName, decision: Decision) -> list[Target]:
         """The tier's deployments to try: a route's own first, only local ones when the request
@@ -152,14 +161,16 @@ class Planner:
             targets = [t for t in targets if t.deployment.local]
         return targets
 
-    async def calls(self, plan: Plan, call: UpstreamCall) -> Callable[[Target], UpstreamCall]:
-        """Each candidate's upstream call: `call`, or under `pii: redact` with personal data
-        found, its redacted copy for every deployment not marked local."""
+    async def private(self, plan: Plan, wire: Wire) -> Wire:
+        """`wire`, or under `pii: redact` with personal data found, a wire whose call to every
+        deployment not marked local has each match replaced by a placeholder."""
         if plan.decision is None or not plan.decision.redact:
-            return lambda target: call
-        redacted, counts = await privacy.redact(self.detector, call, request_chars=plan.chars)
-        plan.redacted = counts
-        return lambda target: call if target.deployment.local else redacted
+            return wire
+        redacted = await privacy.RedactedWire.build(
+            wire, self.detector, plan.candidates, plan.chars
+        )
+        plan.redacted = redacted.counts
+        return redacted
 
     async def admit(
         self, plan: Plan, request: RoutedRequest, key: ApiKey | None, ledger: Ledger

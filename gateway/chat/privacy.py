@@ -2,23 +2,35 @@
 
 Detection and placeholders are pure (`policies.pii`); this module knows where text lives in the
 OpenAI request shapes: every message's content (a string, or the `text` of its parts), the
-arguments of earlier tool calls, a completion's prompt. `kinds` tells the `pii` rule what was found;
-`redact` gives the upstream call with each match replaced by a placeholder (`[EMAIL_1]`), the same
-value getting the same placeholder in every message. Nothing here logs or keeps what it found.
-Scanning costs 0.02 to 0.06 ms per 1,000 characters (bench/RESULTS.md): a long request is
-scanned in a worker thread so that it never holds up the event loop.
+arguments of earlier tool calls, a completion's prompt, a Responses request's `input` and
+`instructions`. `kinds` tells the `pii` rule what was found; `RedactedWire` wraps a request's wire
+(`gateway.chat.wire`) so that every deployment not marked `local: true` gets the call with each
+match replaced by a placeholder (`[EMAIL_1]`, the same value getting the same placeholder in every
+message), and local ones get it as it came. Nothing here logs or keeps what it found. Scanning
+costs 0.02 to 0.06 ms per 1,000 characters (bench/RESULTS.md): a long request is scanned in a
+worker thread so that it never holds up the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
-from gateway.protocol.openai import ChatCompletionRequest, RoutedRequest
-from gateway.upstream.base import UpstreamCall
+from gateway.chat.capabilities import Need
+from gateway.chat.stream import StreamRelay
+from gateway.chat.wire import Endpoint, Tokens, Wire
+from gateway.protocol.openai import JSON, ChatCompletionRequest, RoutedRequest
+from gateway.upstream.base import Target, UpstreamCall
 from policies.pii import Detector, Redactor
+
+OFF_LOOP_CHARS = 16_384
+"""Requests longer than this are scanned in a worker thread (about a millisecond of work)."""
+TEXT_FIELDS = ("messages", "prompt", "input", "instructions")
+"""The upstream call's fields that hold text a model reads."""
+TEXT_KEYS = frozenset({"content", "text", "arguments", "output", *TEXT_FIELDS})
+"""Keys whose string values (or lists of strings) are text, at any depth of those fields."""
+T = TypeVar("T")
 
 
 def request_texts(request: RoutedRequest) -> Iterator[str]:
@@ -34,11 +46,6 @@ def request_texts(request: RoutedRequest) -> Iterator[str]:
         yield request.routing_items()
 
 
-OFF_LOOP_CHARS = 16_384
-"""Requests longer than this are scanned in a worker thread (about a millisecond of work)."""
-T = TypeVar("T")
-
-
 async def _run(work: Callable[[], T], chars: int) -> T:
     return await asyncio.to_thread(work) if chars > OFF_LOOP_CHARS else work()
 
@@ -48,37 +55,72 @@ async def kinds(detector: Detector, request: RoutedRequest) -> tuple[str, ...]:
     return await _run(lambda: detector.kinds(request_texts(request)), request.prompt_chars())
 
 
-async def redact(
-    detector: Detector, call: UpstreamCall, *, request_chars: int
-) -> tuple[UpstreamCall, dict[str, int]]:
-    """`call` with personal data replaced, and how many distinct values of each kind were."""
-    return await _run(lambda: _redacted(detector, call), request_chars)
+def redact(redactor: Redactor, call: UpstreamCall) -> UpstreamCall:
+    """`call` with personal data replaced in every text field (`TEXT_FIELDS`)."""
+    params = dict(call.params)
+    for name in TEXT_FIELDS:
+        if name in params:
+            params[name] = _walk(params[name], redactor, name)
+    return UpstreamCall(call.endpoint, params, call.extra)
 
 
-def _redacted(detector: Detector, call: UpstreamCall) -> tuple[UpstreamCall, dict[str, int]]:
-    redactor = Redactor(detector)
-    params = copy.deepcopy(call.params)
-    if call.endpoint == "chat":
-        for message in params.get("messages") or ():
-            _redact_message(redactor, message)
-    else:
-        prompt = params.get("prompt")
-        if isinstance(prompt, str):
-            params["prompt"] = redactor.redact(prompt)
-        elif isinstance(prompt, list):
-            params["prompt"] = [redactor.redact(p) if isinstance(p, str) else p for p in prompt]
-    return UpstreamCall(call.endpoint, params, call.extra), redactor.counts
+def _walk(node: Any, redactor: Redactor, key: str | None) -> Any:
+    """A copy of `node` with the strings under text keys redacted (lists keep their key)."""
+    if isinstance(node, str):
+        return redactor.redact(node) if key in TEXT_KEYS else node
+    if isinstance(node, list):
+        return [_walk(item, redactor, key) for item in node]
+    if isinstance(node, dict):
+        return {k: _walk(v, redactor, k) for k, v in node.items()}
+    return node
 
 
-def _redact_message(redactor: Redactor, message: dict[str, Any]) -> None:
-    content = message.get("content")
-    if isinstance(content, str):
-        message["content"] = redactor.redact(content)
-    elif isinstance(content, list):
-        for part in content:
-            if isinstance(part, dict) and isinstance(part.get("text"), str):
-                part["text"] = redactor.redact(part["text"])
-    for call in message.get("tool_calls") or ():
-        function = call.get("function") if isinstance(call, dict) else None
-        if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-            function["arguments"] = redactor.redact(function["arguments"])
+class RedactedWire:
+    """A request's wire whose call to a non-local deployment is redacted. Build with `build`,
+    which redacts the call of every non-local candidate before any is tried."""
+
+    def __init__(self, inner: Wire, redactor: Redactor, redacted: dict[str, UpstreamCall]):
+        self._inner = inner
+        self._redactor = redactor
+        self._redacted = redacted
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Distinct values replaced, by kind."""
+        return self._redactor.counts
+
+    @classmethod
+    async def build(
+        cls, inner: Wire, detector: Detector, candidates: Sequence[Target], chars: int
+    ) -> RedactedWire:
+        def work() -> RedactedWire:
+            redactor = Redactor(detector)
+            redacted = {
+                t.name: redact(redactor, inner.call(t))
+                for t in candidates
+                if not t.deployment.local
+            }
+            return cls(inner, redactor, redacted)
+
+        return await _run(work, chars)
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self._inner.endpoint
+
+    @property
+    def needs(self) -> frozenset[Need]:
+        return self._inner.needs
+
+    def call(self, target: Target) -> UpstreamCall:
+        if target.deployment.local:
+            return self._inner.call(target)
+        if target.name not in self._redacted:  # not a candidate at build time; never expected
+            self._redacted[target.name] = redact(self._redactor, self._inner.call(target))
+        return self._redacted[target.name]
+
+    def answer(self, target: Target, body: JSON) -> tuple[JSON, Tokens]:
+        return self._inner.answer(target, body)
+
+    def relay(self, target: Target, chunks: AsyncIterator[JSON]) -> StreamRelay:
+        return self._inner.relay(target, chunks)

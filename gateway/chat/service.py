@@ -6,13 +6,15 @@ resolve, authorize, score and decide, admit against the key's limits), then walk
 and whose lease (`gateway.chat.stream`) ends it. Fallback only happens before the first byte reaches
 the client; after that the answer belongs to the deployment that started it. Every accepted request
 ends in exactly one `RequestRecord`, whatever happened, written by its ledger
-(`gateway.chat.ledger`).
+(`gateway.chat.ledger`). What depends on the client's dialect (the call each deployment gets, the
+answer's shape, the stream's events) is its `Wire` (`gateway.chat.wire`): chat and text completions
+as they came, or the Responses API translated (`gateway.chat.responses`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,15 +25,12 @@ from gateway.chat.attempt import Attempts, Exhausted, fallback_header
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
+from gateway.chat.wire import ChatWire, Wire
 from gateway.config import GatewayConfig
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
-from gateway.telemetry.tokens import usage_of
-from gateway.upstream.base import Backend, Target, UpstreamCall
-
-CallFor = Callable[[Target], UpstreamCall]
-"""Each candidate's upstream call (`Planner.calls`)."""
+from gateway.upstream.base import Backend, Target
 
 
 @dataclass
@@ -67,8 +66,14 @@ class ChatService:
         request: RoutedRequest,
         headers: Mapping[str, str],
         key: ApiKey | None = None,
+        *,
+        wire: Wire | None = None,
     ) -> Outcome:
-        """`key` is the caller's, already authenticated (None when the gateway is open)."""
+        """`key` is the caller's, already authenticated (None when the gateway is open). `wire`:
+        how another dialect (the Responses API, `gateway.chat.responses`) reaches deployments and
+        comes back, for a `request` translated to chat completions; default: `endpoint` as it
+        came."""
+        wire = wire if wire is not None else ChatWire(endpoint, request)
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
         ledger = Ledger(
@@ -76,17 +81,17 @@ class ChatService:
             self._quota,
             self._large_price,
             request_id=headers.get("x-request-id"),
-            endpoint=endpoint,
+            endpoint=wire.endpoint,
             api_key_id=key.id if key is not None else None,
             stream=bool(request.stream),
         )
         try:
-            plan = await self._planner.plan(request, headers, key, ledger)
+            plan = await self._planner.plan(request, headers, key, ledger, wire.needs)
             await self._planner.admit(plan, request, key, ledger)
-            calls = await self._planner.calls(plan, upstream_call(endpoint, request))
+            wire = await self._planner.private(plan, wire)
             if request.stream:
-                return await self._stream(plan, calls, request, ledger)
-            return await self._complete(plan, calls, request, ledger)
+                return await self._stream(plan, wire, ledger)
+            return await self._complete(plan, wire, ledger)
         except GatewayError as exc:
             if isinstance(exc, Exhausted):
                 ledger.exhausted(exc.failures)
@@ -105,36 +110,23 @@ class ChatService:
             ledger.finish()
             raise
 
-    async def _complete(
-        self, plan: Plan, calls: CallFor, request: RoutedRequest, ledger: Ledger
-    ) -> Outcome:
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, calls)
-        target, body = answer.target, answer.body
-        body["model"] = target.name
+    async def _complete(self, plan: Plan, wire: Wire, ledger: Ledger) -> Outcome:
+        answer = await self._attempts.complete(plan.candidates, plan.ticket, wire.call)
+        target = answer.target
+        body, (prompt, completion, estimated) = wire.answer(target, answer.body)
         ledger.served(target.name, plan.tier(target), answer.failures)
         ledger.upstream(answer.upstream_s)
-        prompt, completion, estimated = usage_of(body, request.prompt_chars())
         ledger.usage(target.deployment.price, prompt, completion, estimated=estimated)
         ledger.finish()
         headers = response_headers(ledger.record, answer.failures, plan)
         headers["x-tiergate-cost-usd"] = f"{ledger.record.cost_usd:.10f}"
         return Outcome(headers, body=body)
 
-    async def _stream(
-        self, plan: Plan, calls: CallFor, request: RoutedRequest, ledger: Ledger
-    ) -> Outcome:
-        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        prompt_chars = request.prompt_chars()
-
+    async def _stream(self, plan: Plan, wire: Wire, ledger: Ledger) -> Outcome:
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
-            return StreamRelay(
-                backend.stream(target, calls(target)),
-                target_name=target.name,
-                client_wants_usage=wants_usage,
-                prompt_chars=prompt_chars,
-            )
+            return wire.relay(target, backend.stream(target, wire.call(target)))
 
-        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, calls, relay_for)
+        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)
@@ -169,13 +161,3 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
     if plan.ticket is not None and plan.ticket.downgraded:
         headers["x-tiergate-downgraded"] = plan.ticket.downgraded
     return headers
-
-
-def upstream_call(endpoint: Literal["chat", "completions"], request: RoutedRequest) -> UpstreamCall:
-    """Split the request into known fields and pass-through extras; always ask for usage."""
-    extras = set(request.model_extra or {})
-    data = request.model_dump(exclude_unset=True, exclude_none=False)
-    params = {k: v for k, v in data.items() if k not in extras and k not in ("model", "stream")}
-    if request.stream:
-        params["stream_options"] = {**(params.get("stream_options") or {}), "include_usage": True}
-    return UpstreamCall(endpoint, params, {k: data[k] for k in extras if k in data})

@@ -7,6 +7,10 @@ not, counts tokens (the upstream's usage when it sends one, an estimate marked a
 turns a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
 closes the upstream request and still reports what was generated.
 
+What the client sees is framed by three methods (`_frame`, `_failure`, `_end`): chat completions
+SSE chunks and `[DONE]` here; the Responses API's typed events in `gateway.chat.response_stream`,
+whose relays replace them and keep everything else.
+
 `StreamLease` owns everything a stream holds until it ends: the deployment's slot (and so its
 in-flight count), the breaker that hears about a mid-stream failure, and the request's ledger. It is
 made once the first chunk has arrived and released exactly once, however the stream ends: read to
@@ -126,8 +130,8 @@ class StreamRelay:
         try:
             if self._first is not None:
                 first = self._rewrite(self._first)
-                if first is not None:
-                    yield sse(first)
+                if first is not None and (frame := self._frame(first)):
+                    yield frame
             try:
                 while True:
                     try:
@@ -141,19 +145,36 @@ class StreamRelay:
                             "timeout", "the stream ran past its deployment's timeout_s"
                         ) from None
                     out = self._rewrite(chunk)
-                    if out is not None:
-                        yield sse(out)
+                    if out is not None and (frame := self._frame(out)):
+                        yield frame
             except UpstreamError as exc:
                 self.error, self.partial = exc, True
                 message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
-                yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
-            yield DONE
+                for frame in self._failure(message, f"upstream_{exc.kind}"):
+                    yield frame
+            else:
+                for frame in await self._end():
+                    yield frame
         except (asyncio.CancelledError, GeneratorExit):
             self.client_aborted = self.partial = True
             raise
         finally:
             await self._close_upstream()
             finish()
+
+    # --- framing: what a relay for another dialect (the Responses API) replaces ---------------
+
+    def _frame(self, chunk: JSON) -> bytes:
+        """A chunk, already rewritten, as the bytes the client gets (empty: nothing)."""
+        return sse(chunk)
+
+    def _failure(self, message: str, code: str) -> list[bytes]:
+        """The last frames of a stream the upstream broke after its first chunk."""
+        return [sse(envelope(502, message, code=code)), DONE]
+
+    async def _end(self) -> list[bytes]:
+        """The last frames of a stream the upstream finished."""
+        return [DONE]
 
     async def abandon(self, finish: Callable[[], None]) -> None:
         """For a stream whose events were never read (the client left before the response

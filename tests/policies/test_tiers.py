@@ -131,7 +131,7 @@ def test_a_header_forces_any_tier_of_the_config() -> None:
 
 
 def test_the_default_rules_and_a_policys_own_list() -> None:
-    assert DEFAULT_RULES == ("pii", "header", "tools", "context", "routes")
+    assert DEFAULT_RULES == ("pii", "header", "vision", "tools", "context", "routes")
     assert config().policies["t"].rules == DEFAULT_RULES
     own = policy(policies={"t": {"threshold": 0.5, "rules": ["header"]}})
     assert own.decide(route("proofs"), 0.1).tier == "small"

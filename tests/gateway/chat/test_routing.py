@@ -206,3 +206,18 @@ def gw2(tmp_path: Path, small: FakeUpstream, large: FakeUpstream) -> Iterator[Ga
     gateway = start(tmp_path, two_tier_config(small.url, large.url))
     yield gateway
     gateway.stop()
+
+
+def test_a_responses_request_is_redacted_and_routed_like_chat(
+    gw: Gateway, large: FakeUpstream
+) -> None:
+    body = {"model": "auto:scrub", "input": f"HARD: write to {EMAIL}", "store": False}
+    r = httpx.post(gw.url + "/responses", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    assert (r.headers["x-tiergate-route"], r.headers["x-tiergate-reason"]) == ("large", "score")
+    sent = large.history[-1].body["messages"]
+    assert sent[-1]["content"] in (
+        "HARD: write to [EMAIL_1]",
+        [{"type": "text", "text": "HARD: write to [EMAIL_1]"}],
+    )
+    assert EMAIL not in str(large.history[-1].body)
