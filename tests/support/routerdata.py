@@ -26,3 +26,14 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) 
 
 WEAK = "mistralai/Mixtral-8x7B-Instruct-v0.1"
 STRONG = "gpt-4-1106-preview"
+
+
+def shared_routing_data() -> Path:
+    """The shared routing data: TIERGATE_ROUTING_DATA, else ``../shared/data/routing`` beside the
+    repository (tests that read it skip when it is absent)."""
+    import os
+
+    env = os.environ.get("TIERGATE_ROUTING_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "routing"
