@@ -146,11 +146,16 @@ def test_openvino_runtime_scores_as_torch_does(real_router: Router) -> None:
 def test_the_router_reads_the_prompt_length_its_artifact_was_trained_on(
     real_router: Router,
 ) -> None:
-    """The shipped artifact reads 128 word pieces: what follows them cannot move the score."""
+    """The shipped artifact reads 128 word pieces: what follows them cannot move the score.
+
+    (Its `length` feature counts every character and word, so the two tails have equal lengths.)
+    """
     length = real_router.artifact.encoder_max_length
     assert length == 128 and real_router.info["encoder_max_length"] == 128
     words = (HARD + " ") * 8  # far past 128 word pieces
-    first, second = real_router.score([words + "in Rust.", words + "in Haskell, with proofs."])
+    first, second = real_router.score(
+        [words + "in Rust, with proof.", words + "in Java, with tests."]
+    )
     assert first == pytest.approx(second, abs=1e-9)
     short = real_router.encoder.encode([HARD], max_length=8)
     assert not np.allclose(short, real_router.encoder.encode([HARD]))
