@@ -92,8 +92,8 @@ def train(args: argparse.Namespace) -> int:
         examples, encoder, config, name=args.name or out.resolve().name, progress=True
     )
     if args.evalset != "none":
-        from router.evalset import default_evalset_path
-        from router.evalset_check import record
+        from router.training.evalset import default_evalset_path
+        from router.training.evalset_check import record
 
         evalset = Path(args.evalset) if args.evalset else default_evalset_path()
         doc = record(artifact, examples, encoder, evalset)
@@ -224,8 +224,8 @@ def loso(args: argparse.Namespace) -> int:
 
 def common_sense(args: argparse.Namespace) -> int:
     """The common-sense set's figures for --artifact at --target-strong-fraction's threshold."""
-    from router.evalset import default_evalset_path
-    from router.evalset_check import report
+    from router.training.evalset import default_evalset_path
+    from router.training.evalset_check import report
 
     fraction = args.target_strong_fraction
     if not 0.0 <= fraction <= 1.0:

@@ -18,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from router.alpacaeval import load_alpacaeval
 from router.conversation import Conversation
 from router.errors import DataError
+from router.training.alpacaeval import load_alpacaeval
 from router.training.data import Example, load_jsonl, outcome, read_jsonl
 
 # The 7B generalist against the best large model: the pair with a clear gap on 12 of 14 tasks,
@@ -48,7 +48,7 @@ def load_path(path: str | Path) -> list[Example]:
         loaders.append(lambda: load_routellm(path / "routellm"))
     if (path / "llmrouter").is_dir():
         loaders.append(lambda: load_llmrouter(path / "llmrouter"))
-    # AlpacaEval (router/alpacaeval.py): the data root's alpacaeval/ or that directory itself.
+    # AlpacaEval (router/training/alpacaeval.py): the data root's alpacaeval/ or that directory.
     for directory in (path / "alpacaeval", path):
         if (directory / "outcomes.jsonl").is_file():
             loaders.append(partial(load_alpacaeval, directory))

@@ -243,3 +243,20 @@ def test_only_mean_pooled_transformers_run_on_openvino(tmp_path: Path) -> None:
     pooling.write_text(json.dumps(config))
     assert not supports(model)  # load_encoder runs it on torch
     assert not supports(tmp_path)  # no model at all
+
+
+def test_serving_path_never_imports_the_training_code() -> None:
+    """router.training (data loaders, the evaluation sets, fitting) is offline code: the gateway
+    and every serving module of the router must start without it."""
+    probe = (
+        "import pkgutil, sys, importlib, router; "
+        "[importlib.import_module('router.' + m.name) "
+        "for m in pkgutil.iter_modules(router.__path__) if m.name != 'training']; "
+        "import gateway.app, gateway.server, gateway.chat.service, gateway.chat.scoring; "
+        "print(sorted(m for m in sys.modules if m.startswith('router.training')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from router_testdata import shared_routing_data, write_jsonl
 
 from router.artifact import load_artifact
-from router.data import load_jsonl
 from router.errors import DataError
-from router.evalset import (
+from router.features import embedding_texts
+from router.model import default_artifact_dir
+from router.training import self_written
+from router.training.data import load_jsonl
+from router.training.evalset import (
     LABELS,
     MAX_TRAINING_COSINE,
     auc,
@@ -32,14 +34,12 @@ from router.evalset import (
     load_evalset,
     nearest_cosines,
 )
-from router.features import embedding_texts
-from router.model import default_artifact_dir
-from router.trainsets import self_written
+from tests.support.routerdata import shared_routing_data, write_jsonl
 
 SIMPLE_KINDS = {"greeting", "thanks", "rewrite", "translate", "summarise", "extract", "format"}
 SIMPLE_KINDS |= {"arithmetic", "yes_no_fact"}
 DEMANDING_KINDS = {"proof", "system_design", "code", "planning", "analysis"}
-SELF_WRITTEN = Path(self_written.__file__).with_name("self_written.jsonl")
+SELF_WRITTEN = self_written.trainsets_dir() / "self_written.jsonl"
 
 
 def test_shipped_set_is_large_balanced_and_covers_the_kinds() -> None:
@@ -101,9 +101,12 @@ def test_nearest_cosines_takes_the_best_match_over_chunks() -> None:
     assert nearest_cosines(queries, corpus, chunk=2).tolist() == pytest.approx([1.0, 0.8])
 
 
-def test_self_written_training_set_is_what_its_generator_writes() -> None:
+def test_self_written_training_set_is_what_its_generator_writes(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in SELF_WRITTEN.read_text(encoding="utf-8").splitlines()]
     assert rows == self_written.rows()
+    regenerated = tmp_path / "self_written.jsonl"
+    assert self_written.main([str(regenerated)]) == 0
+    assert regenerated.read_bytes() == SELF_WRITTEN.read_bytes(), "regenerate: MODEL_CARD.md"
     examples = load_jsonl(SELF_WRITTEN)
     assert {e.source for e in examples} == {self_written.SOURCE}
     assert {(e.weak, e.strong) for e in examples} == {(1.0, 1.0), (0.0, 1.0)}
@@ -155,8 +158,8 @@ class _CacheOnly:
 
 def test_recorded_overlap_recomputed_from_the_cache() -> None:
     """Recompute the recorded nearest-neighbour figure over every training text, cache only."""
-    from router.embeddings import embed_cached
-    from router.sources import load_path
+    from router.training.embeddings import embed_cached
+    from router.training.sources import load_path
 
     data, cache = shared_routing_data(), Path.home() / ".cache" / "tiergate" / "embeddings"
     if not data.is_dir() or not cache.is_dir():

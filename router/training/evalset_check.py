@@ -17,10 +17,11 @@ import numpy as np
 
 from router.artifact import Artifact
 from router.conversation import to_conversation
-from router.data import Example
-from router.embeddings import embed_cached
 from router.encoder import Encoder
-from router.evalset import (
+from router.features import embedding_texts, featurize
+from router.training.data import Example
+from router.training.embeddings import embed_cached
+from router.training.evalset import (
     MAX_TRAINING_COSINE,
     CommonSenseFigures,
     EvalPrompt,
@@ -29,7 +30,6 @@ from router.evalset import (
     load_evalset,
     nearest_cosines,
 )
-from router.features import embedding_texts, featurize
 
 BALANCED_FRACTION = 0.5  # the `balanced` policy (policies/presets/policies.yaml)
 

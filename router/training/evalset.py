@@ -11,7 +11,8 @@ the share of each half routed as a person would (simple to the small tier, deman
 
 The set must stay out of training: ``nearest_cosines`` gives each evaluation prompt's highest
 cosine to any training text, in the router's own embedding space, and ``evalset_record`` stores it
-in the artifact at training time, tied to the file's sha256 (tests/router/test_router_evalset.py).
+in the artifact at training time, tied to the file's sha256
+(tests/router/training/test_router_evalset.py).
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from router.data import read_jsonl
 from router.errors import DataError
+from router.training.data import read_jsonl
 
 LABELS = ("simple", "demanding")
 EVALSET_FILE = "common_sense.jsonl"

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-from router.data import Example, outcome, read_jsonl
 from router.errors import DataError
+from router.training.data import Example, outcome, read_jsonl
 
 ALPACAEVAL_WEAK = "FuseChat-Llama-3.2-1B-Instruct"
 ALPACAEVAL_STRONG = "gpt4_1106_preview"

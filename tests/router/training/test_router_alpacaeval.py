@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from router_testdata import shared_routing_data, write_jsonl
 
-from router.alpacaeval import ALPACAEVAL_STRONG, ALPACAEVAL_WEAK, load_alpacaeval
 from router.errors import DataError
-from router.sources import load_path
+from router.training.alpacaeval import ALPACAEVAL_STRONG, ALPACAEVAL_WEAK, load_alpacaeval
+from router.training.sources import load_path
+from tests.support.routerdata import shared_routing_data, write_jsonl
 
 SHARED = shared_routing_data() / "alpacaeval"
 

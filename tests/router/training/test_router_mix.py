@@ -8,15 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from router_testdata import write_jsonl
-from test_router_training import synthetic
 
-from router import cli
-from router.data import Example
 from router.errors import RouterError
-from router.evaluation import NAIVE, leave_one_source_out
 from router.features import featurize, get_feature
-from router.training import (
+from router.training import cli
+from router.training.data import Example
+from router.training.evaluation import NAIVE, leave_one_source_out
+from router.training.fit import (
     TrainConfig,
     feature_matrix,
     in_sources,
@@ -24,6 +22,7 @@ from router.training import (
     source_shares,
     train,
 )
+from tests.support.routerdata import synthetic, write_jsonl
 
 
 def run(argv: list[str]) -> int:
