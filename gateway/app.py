@@ -36,10 +36,10 @@ from gateway.chat.outcomes import OutcomeKeeper, RecentAnswers
 from gateway.chat.plan import Planner
 from gateway.chat.reload import FileGeneration, Generation, Reloader, StoreGeneration
 from gateway.chat.responses import ResponsesService
-from gateway.chat.scoring import BatchingScorer, Scorer
+from gateway.chat.scoring import BatchingScorer, Classifier, Scorer, load_classifier
 from gateway.chat.service import ChatService
 from gateway.chat.shadow import ShadowBudget, ShadowJudge
-from gateway.config import load_config
+from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.deps import metrics_access
 from gateway.protocol.errors import install_error_handlers
 from gateway.protocol.openai import ModelList
@@ -57,7 +57,7 @@ from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
 from gateway.upstream.probes import Readiness
-from policies import TIERS, build_policies
+from policies import build_policies
 from router import Router
 
 log = logging.getLogger(__name__)
@@ -78,10 +78,13 @@ def create_app(
     env: Mapping[str, str] | None = None,
     sinks: Sequence[Telemetry] = (),
     verifiers: Mapping[str, AnswerVerifier] | None = None,
+    classifier: Classifier | None = None,
 ) -> FastAPI:
     """The gateway for `settings`.
 
-    `scorer`: the router (default: the trained one, `settings.router_artifact`). `backends`: by
+    `scorer`: the router (default: the trained one, `settings.router_artifact`). `classifier`:
+    names operator routes (default: fitted from the config's `routes:` on the scorer's encoder;
+    ignored when the config has none). `backends`: by
     backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
     `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
     `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
@@ -92,6 +95,11 @@ def create_app(
     variables = environ() if env is None else env
     targets = {n: Target.from_config(n, d, variables) for n, d in config.deployments.items()}
     scorer = scorer if scorer is not None else load_scorer(settings)
+    if not config.routes:
+        classifier = None
+    elif classifier is None:
+        classifier = load_classifier(config, scorer)
+    _check_classifier(config, classifier)
     policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
     encoder = scorer.encoder if isinstance(scorer, Router) else None
     escalation = build_escalation(config, verifiers, encoder)
@@ -132,7 +140,7 @@ def create_app(
         used = {d.backend for d in config.deployments.values()}
         factories = (("litellm", LiteLLMBackend), ("openai-compatible", OpenAICompatibleBackend))
         live: Mapping[str, Backend] = backends or {n: f() for n, f in factories if n in used}
-        batcher = BatchingScorer(scorer, settings.router_max_batch)
+        batcher = BatchingScorer(scorer, settings.router_max_batch, classifier)
         http = httpx.AsyncClient()
         breakers = Breakers(config.deployments)
         quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
@@ -141,7 +149,7 @@ def create_app(
         quality = next((s.quality for s in telemetry.sinks if isinstance(s, GatewayMetrics)), None)
         shadow = None
         if any(p.shadow is not None for p in config.policies.values()):
-            capable = config.tiers[TIERS[-1]].deployments
+            capable = config.tiers[config.tier_order()[-1]].deployments
             shadow = ShadowJudge(
                 config,
                 attempts,
@@ -157,6 +165,7 @@ def create_app(
             quality,
             recent=RecentAnswers(settings.recent_answers),
             reserve_tokens=config.limits.reserve_completion_tokens,
+            tiers=config.tier_order(),
         )
         app.state.learning = learning
         app.state.service = ChatService(
@@ -239,6 +248,14 @@ def create_app(
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])
     return app
+
+
+def _check_classifier(config: GatewayConfig, classifier: Classifier | None) -> None:
+    if classifier is not None and list(classifier.names) != list(config.routes):
+        raise ConfigError(
+            f"the route classifier knows {list(classifier.names)}; the config's routes are "
+            f"{list(config.routes)}"
+        )
 
 
 def _on_hangup(reloader: Reloader) -> Callable[[], None]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from policies.types import TIERS, Decision, PolicySpec, TierName
+from policies.types import CHEAPEST, MOST_CAPABLE, TIERS, Decision, PolicySpec, TierName
 
 FORCED = "header"
 """The reason of a decision the client forced: its tier's answer is not second-guessed."""
@@ -28,10 +28,19 @@ def escalation_tier(
     no `escalate`, a forced tier, or a tier at or past `to`."""
     if spec is None or decision is None or spec.escalate is None or decision.reason == FORCED:
         return None
-    to = spec.escalate.to
+    to = resolve_tier(spec.escalate.to, order)
     if to not in order or decision.tier not in order:
         return None
     return to if order.index(decision.tier) < order.index(to) else None
+
+
+def resolve_tier(name: TierName, order: Sequence[TierName]) -> TierName:
+    """`name`, with `cheapest` and `most_capable` standing for the first and the last tier."""
+    if name == MOST_CAPABLE and order:
+        return order[-1]
+    if name == CHEAPEST and order:
+        return order[0]
+    return name
 
 
 def escalation_tiers(to: TierName, order: Sequence[TierName] = TIERS) -> tuple[TierName, ...]:

@@ -3,7 +3,7 @@
 `Learning.answered` runs once a routed request's answer reached the client (a JSON body sent, a
 stream read to its end): the request is remembered for a while (`RecentAnswers`), so that feedback
 can be stored with its features, and offered to the shadow judge (`gateway.chat.shadow`). Neither
-happens to a request whose personal data must stay on local deployments.
+happens to a request carrying personal data its policy protects (`pii: keep_local` or `redact`).
 
 `Learning.feedback` is `POST /v1/feedback`: a score in [0, 1] for a request (or a stored response)
 that the calling key made, stored beside its request-log row (`gateway.storage`), with an outcome
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from gateway.access.keys import ApiKey
@@ -28,7 +28,7 @@ from gateway.protocol.openai import ChatCompletionRequest, RoutedRequest
 from gateway.storage import Database, Feedback
 from gateway.telemetry.quality import QualityMetrics
 from gateway.telemetry.record import RequestRecord
-from policies import TIERS, shadowed
+from policies import TIERS, TierName, shadowed
 
 ROW_WAIT_S = 2.0
 """How long feedback waits for its request's log row (rows are written in batches)."""
@@ -43,6 +43,7 @@ class Learning:
         *,
         recent: RecentAnswers | None = None,
         reserve_tokens: int = 1024,
+        tiers: Sequence[TierName] = TIERS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.keeper = keeper
@@ -50,11 +51,12 @@ class Learning:
         self._metrics = metrics
         self.recent = recent if recent is not None else RecentAnswers()
         self._reserve = reserve_tokens
+        self._tiers = tuple(tiers)
         self._clock = clock
 
     def wants(self, plan: Plan) -> bool:
         """Whether a routed request's answer text is needed after it (to keep a stream's)."""
-        if plan.policy is None or _keep_local(plan):
+        if plan.policy is None or _private(plan):
             return False
         return self.keeper.enabled or plan.policy.spec.shadow is not None
 
@@ -66,7 +68,7 @@ class Learning:
             request_id=rec.request_id,
             api_key_id=rec.api_key_id,
             policy=rec.policy,
-            category=_category(rec),
+            category=rec.category,
             tier=rec.served_tier,
             deployment=rec.deployment,
             items=request.routing_items(),
@@ -78,7 +80,8 @@ class Learning:
         spec = plan.policy.spec if plan.policy is not None else None
         if self.shadow is None or spec is None or spec.shadow is None:
             return
-        if not shadowed(spec, plan.tier_of_name(rec.deployment), keep_local=_keep_local(plan)):
+        served = plan.tier_of_name(rec.deployment)
+        if not shadowed(spec, served, self._tiers, keep_local=_private(plan)):
             return
         endpoint: Literal["chat", "completions"] = (
             "chat" if isinstance(request, ChatCompletionRequest) else "completions"
@@ -130,7 +133,7 @@ class Learning:
         answered = self.recent.get(request_id) if request_id is not None else None
         if answered is not None and self.keeper.enabled:
             tier = answered.tier
-            capable = tier == TIERS[-1]
+            capable = tier == self._tiers[-1]
             await self.keeper.keep(
                 answered,
                 "feedback",
@@ -168,11 +171,9 @@ def _not_found(field: str, value: str | None) -> GatewayError:
     )
 
 
-def _keep_local(plan: Plan) -> bool:
-    """The request's personal data must stay on local deployments (the `pii` rule)."""
-    return bool(getattr(plan.decision, "keep_local", False))
-
-
-def _category(rec: RequestRecord) -> str | None:
-    value = getattr(rec, "category", None)
-    return value if isinstance(value, str) else None
+def _private(plan: Plan) -> bool:
+    """The request carries personal data its policy protects (the `pii` rule: kept on local
+    deployments, or redacted for the others): nothing of it is kept, and it is never shadowed,
+    since shadowing sends the request as it came to the most capable tier and the judge."""
+    decision = plan.decision
+    return decision is not None and (decision.keep_local or decision.redact)

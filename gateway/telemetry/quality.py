@@ -110,7 +110,7 @@ class QualityMetrics:
         if rec.escalation_tier is None:
             return
         lab = self._label
-        policy, category = lab("policy", rec.policy), lab("category", _category(rec))
+        policy, category = lab("policy", rec.policy), lab("category", rec.category)
         cheaper = rec.discarded_tier if rec.escalated is not None else rec.served_tier
         self.judged.labels(policy, category, lab("tier", cheaper or rec.intended_tier)).inc()
         if rec.check_s is not None:
@@ -154,9 +154,3 @@ class QualityMetrics:
     ) -> tuple[str, str, str]:
         lab = self._label
         return lab("policy", policy), lab("category", category), lab("tier", tier)
-
-
-def _category(rec: RequestRecord) -> str | None:
-    """The operator route the request was classified into, once records carry one."""
-    value = getattr(rec, "category", None)
-    return value if isinstance(value, str) else None

@@ -22,6 +22,7 @@ its rows join the fit and the log's rows carry `log_weight` of the total weight.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,13 +57,27 @@ class Rows:
         return len(self.weak)
 
 
+def canonical(outcomes: Sequence[LoggedOutcome]) -> list[LoggedOutcome]:
+    """`outcomes` in an order set by their content, not by when their verdicts arrived (shadow
+    verdicts land in whatever order the judge answers): the same stored outcomes then always
+    give the same folds, the same C and the same model."""
+
+    def key(row: LoggedOutcome) -> tuple[str, str, float]:
+        vector = b"" if row.embedding is None else np.asarray(row.embedding).tobytes()
+        features = json.dumps(row.features, sort_keys=True, default=str)
+        digest = hashlib.sha256(vector + features.encode()).hexdigest()
+        return digest, row.kind, -1.0 if row.verdict is None else row.verdict
+
+    return sorted(outcomes, key=key)
+
+
 def router_rows(outcomes: Sequence[LoggedOutcome], encoder: str, max_length: int | None) -> Rows:
     """The router's rows: verdicts on a cheaper answer with an embedding made as the router makes
     it (`embedding_id(encoder, max_length)`); `skipped` counts the others, by reason."""
     wanted = embedding_id(encoder, max_length)
     vectors, weak, groups, categories = [], [], [], []
     skipped: Counter[str] = Counter()
-    for row in outcomes:
+    for row in canonical(outcomes):
         if row.verdict is None or row.weak_tier is None:
             skipped["no verdict on a cheaper answer"] += 1
         elif row.embedding is None:
@@ -82,7 +97,7 @@ def verifier_rows(outcomes: Sequence[LoggedOutcome], features: Sequence[str]) ->
     same feature set."""
     vectors, weak, groups, categories = [], [], [], []
     skipped: Counter[str] = Counter()
-    for row in outcomes:
+    for row in canonical(outcomes):
         stored = (row.features or {}).get("verifier")
         if row.verdict is None or row.weak_tier is None:
             skipped["no verdict on a cheaper answer"] += 1

@@ -69,15 +69,25 @@ def train_router(args: argparse.Namespace) -> int:
     rows = router_rows(read_outcomes(args), baseline.encoder_name, baseline.encoder_max_length)
     shared = _shared_router_rows(args, baseline) if args.data else None
     out = Path(args.out)
+    comparable = list(baseline.features) == list(ROUTER_FEATURES)
+    describe: dict[str, Any] = {
+        "examples": len(rows) + (len(shared) if shared else 0),
+        "baseline": baseline.name,
+    }
+    if not comparable:
+        # The log keeps the routed text's embedding, not the text: features such as its length
+        # cannot be rebuilt, so an artifact reading them cannot score the held-out rows.
+        describe["baseline_not_compared"] = (
+            f"{baseline.name} reads {list(baseline.features)}; the log keeps "
+            f"{list(ROUTER_FEATURES)} only"
+        )
+        print(f"  not compared with {describe['baseline_not_compared']}")
     fit, summary = train_from_log(
         rows,
         _fit_config(args),
-        running=baseline if list(baseline.features) == list(ROUTER_FEATURES) else None,
+        running=baseline if comparable else None,
         shared=shared,
-        describe={
-            "examples": len(rows) + (len(shared) if shared else 0),
-            "baseline": baseline.name,
-        },
+        describe=describe,
     )
     artifact = artifact_from(
         fit,

@@ -20,6 +20,7 @@ import uvicorn
 import yaml
 
 from gateway.app import create_app
+from gateway.chat.scoring import Classifier
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
 from tests.support.records import Records
@@ -82,7 +83,7 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
             "deployments": {n: {"backend": backend, **d} for n, d in deployments.items()},
         }
     path = tmp_path / "tiergate.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # tiers are ordered as listed
     return path
 
 
@@ -94,10 +95,11 @@ def start_gateway(
     sinks: Sequence[Telemetry] = (),
     scorer: Any = None,
     verifiers: Mapping[str, Any] | None = None,
+    classifier: Classifier | None = None,
     **settings: Any,
 ) -> RunningGateway:
     """`scorer`: the router (default: a new `KeywordScorer`); `verifiers`: answer verifiers by
-    the names policies give (`create_app`)."""
+    the names policies give; `classifier`: the operator-route classifier (`create_app`)."""
     path = write_config(tmp_path, config)
     scorer = KeywordScorer() if scorer is None else scorer
     app = create_app(
@@ -106,6 +108,7 @@ def start_gateway(
         env=env or {},
         sinks=sinks,
         verifiers=verifiers,
+        classifier=classifier,
     )
     server, thread, sock = serve_in_thread(app)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -148,11 +151,17 @@ class Gateway:
 
 
 def start(
-    tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
+    tmp_path: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    classifier: Classifier | None = None,
+    **settings: Any,
 ) -> Gateway:
     """A gateway on loopback with a `Records` sink among its telemetry sinks."""
     records = Records()
-    running = start_gateway(tmp_path, config, env, sinks=[records], **settings)
+    running = start_gateway(
+        tmp_path, config, env, sinks=[records], classifier=classifier, **settings
+    )
     return Gateway(running, records)
 
 

@@ -342,3 +342,40 @@ def test_the_responses_api_escalates_and_replays_kept_answers_as_typed_events(
     escalated, kept = gateway.records.wait(2)
     assert escalated.endpoint == kept.endpoint == "responses"
     assert kept.stream and kept.escalated is None and kept.escalation_tier == "large"
+
+
+def test_a_request_kept_local_escalates_only_to_local_deployments(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    """Under `pii: keep_local` a request with personal data never reaches a tier without a local
+    deployment: a failing cheaper answer is served as it is. Marked local, the escalation tier
+    answers it as usual; a request without personal data escalates as always."""
+    config = escalating_config(small, large)
+    config["deployments"]["small-a"]["local"] = True
+    config["policies"]["verified"]["pii"] = "keep_local"
+    private = "Mail jane.doe@example.com the report"
+    (tmp_path / "remote").mkdir()
+    running = start(tmp_path / "remote", config)
+    try:
+        small.default = Reply(text=LOOP)
+        kept = call(running, private)
+        assert kept.status_code == 200, kept.text
+        assert "x-tiergate-escalated" not in kept.headers
+        assert kept.headers["x-tiergate-route"] == "small"
+        assert large.history == []
+        escalated = call(running, "Mail the report")
+        assert escalated.headers["x-tiergate-escalated"] == "degenerate"
+        assert len(large.history) == 1
+        records = running.records.wait(2)
+        assert records[0].pii == "email" and records[0].escalation_tier is None
+    finally:
+        running.stop()
+    config["deployments"]["large-a"]["local"] = True
+    (tmp_path / "local").mkdir()
+    running = start(tmp_path / "local", config)
+    try:
+        local = call(running, private)
+        assert local.headers["x-tiergate-escalated"] == "degenerate"
+        assert local.headers["x-tiergate-route"] == "large"
+    finally:
+        running.stop()

@@ -9,8 +9,10 @@ other pair a tie. After 30 logged requests in each of four categories, every one
 never saw, then measure each category's share on the small tier against the same prompts before:
 tax questions must fall by at least 30 points, every other category move by less than 10.
 
-The measuring policy sends to the large tier only what the router scores above 0.9, which none of
-these prompts reached with the shipped router (its scores: 0.37 to 0.88).
+The logging policy sends every request to the small tier (threshold 1), so that every logged
+request is shadow-judged; the measuring policy sends to the large tier only what the router scores
+above 0.97, which none of the fresh prompts reached with the shipped router (its scores: 0.09 to
+0.965), so that every category starts at 100% on the small tier.
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ CATEGORIES: dict[str, tuple[list[str], list[list[str]]]] = {
     ),
 }
 LOGGED, FRESH = 30, 15
-THRESHOLD = 0.9
+THRESHOLD = 0.97
 
 
 def prompts(category: str, fresh: bool, count: int) -> list[str]:
@@ -153,7 +155,7 @@ def loop_config(small: FakeUpstream, large: FakeUpstream, judge: FakeUpstream) -
         deployment["backend"] = "openai-compatible"
     shadow = {"fraction": 1.0, "judge": "judge-a", "daily_budget_usd": 100.0}
     config["policies"] = {
-        "learned": {"threshold": THRESHOLD, "shadow": shadow},
+        "learned": {"threshold": 1.0, "shadow": shadow},
         "measure": {"threshold": THRESHOLD},
     }
     config["default_policy"] = "learned"

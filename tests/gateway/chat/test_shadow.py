@@ -123,7 +123,7 @@ def test_the_daily_budget_stops_shadowing(
         assert len(outcomes(tmp_path, 1)) == 1
         ask(gateway, "second question")
         deadline = time.monotonic() + 10
-        while "reason=\"budget\"" not in gateway.metrics() and time.monotonic() < deadline:
+        while 'reason="budget"' not in gateway.metrics() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert (
             'tiergate_shadow_skipped_total{policy="balanced",reason="budget"} 1.0'
@@ -161,3 +161,26 @@ def test_judge_replies_and_verdicts() -> None:
     assert verdict_of("tie", None) == 1.0 and verdict_of(None, None) is None
     messages = judge_messages("Q", "first", "second")
     assert "[Answer A]\nfirst" in messages[-1]["content"]
+
+
+@pytest.mark.parametrize("action", ["keep_local", "redact"])
+def test_requests_with_protected_personal_data_are_never_shadowed(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream, judge: FakeUpstream, action: str
+) -> None:
+    """Shadowing sends the request as it came to the most capable tier and the judge: never one
+    whose personal data the policy keeps local or redacts. The same policy shadows the rest."""
+    judge.default = Reply(text="A")
+    config = shadow_config(small, large, judge)
+    config["deployments"]["small-a"]["local"] = True
+    config["policies"]["balanced"]["pii"] = action
+    gateway = start(tmp_path, config)
+    try:
+        ask(gateway, "Write to jane.doe@example.com about the invoice")
+        plain = ask(gateway, "Write to the team about the invoice")
+        assert [row.request_id for row in outcomes(tmp_path, 1)] == [plain]
+        time.sleep(0.3)
+        assert [row.request_id for row in outcomes(tmp_path, 2, timeout_s=0.2)] == [plain]
+        assert len(large.history) == 1 and len(judge.history) == 2
+        assert all("jane.doe" not in str(seen.body) for seen in (*large.history, *judge.history))
+    finally:
+        gateway.stop()
