@@ -38,7 +38,7 @@ from typing import Literal
 
 from gateway.access.counters import CounterError, CounterStore
 from gateway.access.keys import ApiKey
-from gateway.protocol.errors import GatewayError
+from gateway.protocol.errors import GatewayError, retry_after_header
 from policies import Downgrade
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class Quota:
             f"key {ticket.key.id if ticket.key else ''!r} is over its {reason} limit of {limit} "
             f"{what} per minute ({seen} used, this request needs {amount})",
             code="rate_limit_exceeded",
-            headers={"retry-after": str(max(1, int(retry_after + 0.999)))},
+            headers={"retry-after": retry_after_header(retry_after)},
         )
 
     async def _budget(
@@ -223,7 +223,7 @@ class Quota:
             f"key {key.id!r} has spent ${seen / NANO_USD:.6f} of its ${spec.budget_usd:g} "
             f"{spec.budget_period}ly budget; this request may cost up to ${cost:.6f}",
             code="insufficient_quota",
-            headers={"retry-after": str(max(1, int(ends - now)))},
+            headers={"retry-after": retry_after_header(ends - now)},
         )
 
     async def _give_back(self, ticket: Ticket) -> None:

@@ -28,7 +28,7 @@ from typing import TypeVar
 from gateway.access.quota import Quota, Ticket
 from gateway.chat.ledger import Failures
 from gateway.chat.stream import StreamRelay
-from gateway.protocol.errors import GatewayError
+from gateway.protocol.errors import GatewayError, retry_after_header
 from gateway.protocol.openai import JSON
 from gateway.reliability.backoff import Backoff
 from gateway.reliability.breaker import Breaker, Breakers
@@ -241,7 +241,7 @@ def exhausted(failures: Failures) -> Exhausted:
     if all(e.kind == "unavailable" for _, e in failures):
         waits = [e.retry_after for _, e in failures if e.retry_after is not None]
         if waits:
-            headers["retry-after"] = str(max(1, round(min(waits))))
+            headers["retry-after"] = retry_after_header(min(waits))
         return Exhausted(
             failures,
             503,
@@ -250,7 +250,7 @@ def exhausted(failures: Failures) -> Exhausted:
             headers=headers,
         )
     if last.kind == "rate_limited" and last.retry_after is not None:
-        headers["retry-after"] = f"{last.retry_after:g}"
+        headers["retry-after"] = retry_after_header(last.retry_after)
     status = 504 if last.kind == "timeout" else 502
     return Exhausted(
         failures,

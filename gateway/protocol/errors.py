@@ -8,6 +8,7 @@ and anything unexpected into that envelope; a traceback is logged, never sent.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -30,6 +31,18 @@ _TYPES = {
     503: "service_unavailable_error",
     504: "timeout_error",
 }
+
+
+MAX_RETRY_AFTER_S = 3600
+"""The longest `Retry-After` the gateway sends: past an hour, a client should look again."""
+
+
+def retry_after_header(seconds: float) -> str:
+    """`Retry-After` as the gateway sends it: whole seconds (rounded up) in [1, 3600], whatever
+    an upstream or a budget period said (an upstream's `1e+06`, an HTTP date, `-5`)."""
+    if not math.isfinite(seconds):
+        return str(MAX_RETRY_AFTER_S)
+    return str(min(MAX_RETRY_AFTER_S, max(1, math.ceil(seconds))))
 
 
 class GatewayError(Exception):

@@ -10,7 +10,10 @@ deployment is tried again after a backoff, and whether the failure counts agains
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import email.utils
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -50,6 +53,23 @@ ERROR_KINDS: dict[ErrorKind, KindRule] = {
     "unavailable": KindRule(falls_back=True, retried=False, counts=False),
 }
 """Every error kind and what follows from it: the one place these choices are made."""
+
+
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from an upstream's `Retry-After`: delay-seconds or an HTTP date (RFC 9110,
+    10.2.3), never negative; None when absent or unreadable. What the client is then sent is
+    `gateway.protocol.errors.retry_after_header`'s business."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - now()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class UpstreamError(Exception):

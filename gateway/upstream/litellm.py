@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from gateway.protocol.openai import JSON
-from gateway.upstream.base import Target, UpstreamCall, UpstreamError
+from gateway.upstream.base import Target, UpstreamCall, UpstreamError, parse_retry_after
 
 
 class LiteLLMBackend:
@@ -137,7 +137,4 @@ def _retry_after(exc: Exception) -> float | None:
     if headers is None:
         return None
     value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(str(value)) if value is not None else None

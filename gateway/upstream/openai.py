@@ -22,8 +22,6 @@ behaves the same whichever backend a deployment uses.
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +31,7 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.protocol.openai import JSON
-from gateway.upstream.base import Target, UpstreamCall, UpstreamError
+from gateway.upstream.base import Target, UpstreamCall, UpstreamError, parse_retry_after
 
 OPENAI_BASE = "https://api.openai.com/v1"
 """Where a deployment without `api_base` is sent."""
@@ -245,18 +243,7 @@ def _error_message(content: bytes) -> str:
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from `Retry-After` (a number or an HTTP date); `headers` is case-insensitive."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return parse_retry_after(headers.get("Retry-After"))
 
 
 def _text(data: bytes) -> str:

@@ -41,7 +41,8 @@ class Reply:
 class Fail:
     status: int = 500
     message: str = "injected failure"
-    retry_after: float | None = None
+    retry_after: float | str | None = None
+    """Sent as `Retry-After` as it is: seconds, or a string such as an HTTP date."""
 
 
 @dataclass
