@@ -48,6 +48,7 @@ NANO_USD = 1_000_000_000
 MINUTE_TTL_S = 120
 
 _BUDGET_ONLY: tuple[Downgrade, ...] = ("budget",)
+_PERIOD_WORDS = {"day": "daily", "month": "monthly"}
 
 
 @dataclass
@@ -221,7 +222,7 @@ class Quota:
         raise GatewayError(
             429,
             f"key {key.id!r} has spent ${seen / NANO_USD:.6f} of its ${spec.budget_usd:g} "
-            f"{spec.budget_period}ly budget; this request may cost up to ${cost:.6f}",
+            f"{_PERIOD_WORDS[spec.budget_period]} budget; this request may cost up to ${cost:.6f}",
             code="insufficient_quota",
             headers={"retry-after": retry_after_header(ends - now)},
         )

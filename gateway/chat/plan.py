@@ -38,6 +38,14 @@ from policies import (
 )
 
 TIER_HEADER = "x-tiergate-tier"
+ECHO_CHARS = 64
+"""How much of a name the client sent an error message repeats."""
+
+
+def echo(name: str) -> str:
+    """`name` as an error repeats it: its first `ECHO_CHARS` characters, "..." if cut (a client
+    may send a model name of megabytes)."""
+    return name if len(name) <= ECHO_CHARS else name[:ECHO_CHARS] + "..."
 
 
 @dataclass
@@ -152,7 +160,7 @@ class Planner:
             return None, self._balancer.targets[model]
         raise GatewayError(
             404,
-            f"model {model!r} does not exist; use one of: {', '.join(self.model_names())}",
+            f"model {echo(model)!r} does not exist; use one of: {', '.join(self.model_names())}",
             code="model_not_found",
             param="model",
         )

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 
 def add_listen_arguments(parser: argparse.ArgumentParser, port_help: str) -> None:
@@ -48,6 +54,24 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config_path=args.config, host=host, port=port)
 
 
+def unwritable_log_dir(settings: Settings) -> str | None:
+    """Why the request log cannot be written where the settings put it (one line), or None.
+    Checked before anything loads, so a read-only mount fails in a second with a clear word."""
+    if not settings.request_log:
+        return None
+    where = settings.log_dir
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the log directory {where} ({exc.strerror}); set TIERGATE_LOG_DIR"
+    try:
+        with tempfile.TemporaryFile(dir=where, prefix=".tiergate-write-test-"):
+            pass
+    except OSError as exc:
+        return f"cannot write in the log directory {where} ({exc.strerror}); set TIERGATE_LOG_DIR"
+    return None
+
+
 def serve(config_path: str, host: str, port: int) -> int:
     from gateway.app import create_app
     from gateway.config import ConfigError
@@ -58,10 +82,18 @@ def serve(config_path: str, host: str, port: int) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings(config_path=Path(config_path), host=host, port=port)
+    problem = unwritable_log_dir(settings)
+    if problem is not None:
+        print(f"tiergate: {problem}", file=sys.stderr)
+        return 2
     try:
         app = create_app(settings)
     except ConfigError as exc:
         print(f"tiergate: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the request log's database, past the check above
+        where = settings.log_dir
+        print(f"tiergate: cannot open the request log in {where}: {exc}", file=sys.stderr)
         return 2
     run(app, settings.host, settings.port)
     return 0
