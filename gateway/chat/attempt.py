@@ -273,8 +273,17 @@ def fallback_header(failures: Failures) -> str:
 def log_failure(name: str, exc: UpstreamError) -> None:
     # A refusal (open circuit, full queue) repeats for every request while it lasts: the breaker
     # logs when it opens, so each skip is only worth a debug line.
+    if exc.kind == "auth_failed":
+        log.error(
+            "%s refused the gateway's credentials (%s): check its api_key_env and what the "
+            "key may use (%s)",
+            name,
+            exc.status,
+            exc.detail,
+        )
+        return
     level = logging.DEBUG if isinstance(exc, Refused) else logging.WARNING
-    log.log(level, "%s failed (%s): %s", name, exc.kind, exc.message)
+    log.log(level, "%s failed (%s): %s", name, exc.kind, exc.detail)
 
 
 def unavailable(target: Target) -> UpstreamError:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
@@ -31,6 +32,8 @@ from gateway.reliability.breaker import Breaker
 from gateway.reliability.concurrency import Slot
 from gateway.telemetry.tokens import estimate, reported
 from gateway.upstream.base import UpstreamError
+
+log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
 
@@ -145,7 +148,9 @@ class StreamRelay:
                         yield sse(out)
             except UpstreamError as exc:
                 self.error, self.partial = exc, True
-                message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
+                # The client reads the deployment and the kind; the operator's log the detail.
+                log.warning("%s failed mid-stream (%s): %s", self._target, exc.kind, exc.detail)
+                message = f"{self._target} failed mid-stream ({exc.kind})"
                 yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
             yield DONE
         except (asyncio.CancelledError, GeneratorExit):

@@ -21,7 +21,14 @@ from gateway.config import Deployment
 from gateway.protocol.openai import JSON
 
 ErrorKind = Literal[
-    "connect", "timeout", "rate_limited", "server_error", "client_error", "protocol", "unavailable"
+    "connect",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "client_error",
+    "auth_failed",
+    "protocol",
+    "unavailable",
 ]
 
 
@@ -48,6 +55,9 @@ ERROR_KINDS: dict[ErrorKind, KindRule] = {
     "server_error": KindRule(falls_back=True, retried=True, counts=True),
     # The upstream refused the request itself: the client must change it.
     "client_error": KindRule(falls_back=False, retried=False, counts=False),
+    # The upstream refused the gateway's own credentials (401, 403): the operator must fix the
+    # deployment's key; another deployment may still answer. Never the client's 401.
+    "auth_failed": KindRule(falls_back=True, retried=False, counts=True),
     "protocol": KindRule(falls_back=True, retried=True, counts=True),
     # Not tried at all: no key, open circuit, no free slot, no budget (`Refused`).
     "unavailable": KindRule(falls_back=True, retried=False, counts=False),
@@ -73,7 +83,12 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
 
 
 class UpstreamError(Exception):
-    """A deployment failed. `kind` is a bounded label, safe for metrics."""
+    """A deployment failed. `kind` is a bounded label, safe for metrics.
+
+    `message` may reach the client: it names what happened, or carries the upstream's own error
+    message, never a URL, a key or a library's exception chain. `detail` is for the operator's
+    log (URLs, exception names, the upstream's raw answer); it defaults to `message`.
+    """
 
     def __init__(
         self,
@@ -82,10 +97,12 @@ class UpstreamError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
+        self.detail = detail if detail is not None else message
         self.status = status
         self.retry_after = retry_after
 
@@ -106,16 +123,34 @@ class UpstreamError(Exception):
 
     @classmethod
     def from_status(
-        cls, status: int, message: str, retry_after: float | None = None
+        cls,
+        status: int,
+        upstream_message: str,
+        retry_after: float | None = None,
+        *,
+        detail: str | None = None,
     ) -> UpstreamError:
-        """An HTTP error answer, classified by its status alike for every backend."""
+        """An HTTP error answer, classified by its status alike for every backend.
+        `upstream_message` is the upstream's own error message (the client may read it when the
+        request itself was refused); `detail` what the operator's log should say."""
+        message = f"upstream answered {status}: {upstream_message}"
+        if status in (401, 403):
+            # The upstream's message may quote (masked) the gateway's key: the client never
+            # sees it; the operator's log does.
+            return cls(
+                "auth_failed",
+                f"upstream refused the gateway's credentials ({status})",
+                status=status,
+                detail=detail or message,
+            )
+        kind: ErrorKind = "protocol"
         if status == 429:
-            return cls("rate_limited", message, status=status, retry_after=retry_after)
-        if status >= 500:
-            return cls("server_error", message, status=status)
-        if status >= 400:
-            return cls("client_error", message, status=status)
-        return cls("protocol", message, status=status)
+            kind = "rate_limited"
+        elif status >= 500:
+            kind = "server_error"
+        elif status >= 400:
+            kind = "client_error"
+        return cls(kind, message, status=status, retry_after=retry_after, detail=detail)
 
 
 class Refused(UpstreamError):

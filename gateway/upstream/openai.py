@@ -131,7 +131,11 @@ class OpenAICompatibleBackend:
                         return
                     chunk = _decode_object(data, "stream chunk")
                     if "error" in chunk and not chunk.get("choices"):
-                        raise UpstreamError("server_error", f"upstream error event: {_text(data)}")
+                        raise UpstreamError(
+                            "server_error",
+                            f"upstream error event: {_error_message(data)}",
+                            detail=f"upstream error event: {_text(data)}",
+                        )
                     finished = finished or any(
                         c.get("finish_reason") for c in chunk.get("choices") or ()
                     )
@@ -204,7 +208,9 @@ def _decode_object(data: bytes, what: str) -> JSON:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise UpstreamError(
-            "protocol", f"upstream sent a {what} that is not JSON ({exc}): {_text(data)}"
+            "protocol",
+            f"upstream sent a {what} that is not JSON",
+            detail=f"upstream sent a {what} that is not JSON ({exc}): {_text(data)}",
         ) from exc
     if not isinstance(value, dict):
         raise UpstreamError("protocol", f"upstream sent a {what} that is not an object")
@@ -212,20 +218,23 @@ def _decode_object(data: bytes, what: str) -> JSON:
 
 
 def _transport_error(exc: Exception, route: _Route) -> UpstreamError:
-    """No usable HTTP answer: the connection failed, timed out, or broke mid-response."""
+    """No usable HTTP answer: the connection failed, timed out, or broke mid-response. The
+    client reads what happened; the operator's log also where and the library's exception."""
     where = route.base
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
-        return UpstreamError("timeout", f"{where} timed out ({detail})")
+        message, detail = "upstream timed out", f"{where} timed out ({cause})"
+        return UpstreamError("timeout", message, detail=detail)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError("connect", f"cannot connect to {where} ({detail})")
-    return UpstreamError("protocol", f"{where} broke the connection ({detail})")
+        message, detail = "cannot connect to the upstream", f"cannot connect to {where} ({cause})"
+        return UpstreamError("connect", message, detail=detail)
+    message, detail = "upstream broke the connection", f"{where} broke the connection ({cause})"
+    return UpstreamError("protocol", message, detail=detail)
 
 
 def _status_error(status: int, headers: Mapping[str, str], content: bytes) -> UpstreamError:
     """An HTTP error answer, classified by status, with the upstream's own message in it."""
-    message = f"upstream answered {status}: {_error_message(content)}"
-    return UpstreamError.from_status(status, message, _retry_after(headers))
+    return UpstreamError.from_status(status, _error_message(content), _retry_after(headers))
 
 
 def _error_message(content: bytes) -> str:
