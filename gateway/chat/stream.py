@@ -22,12 +22,10 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-import orjson
-
 from gateway.chat.ledger import Ledger
 from gateway.config import Price
 from gateway.protocol.errors import envelope
-from gateway.protocol.openai import JSON
+from gateway.protocol.openai import JSON, dumps
 from gateway.reliability.breaker import Breaker
 from gateway.reliability.concurrency import Slot
 from gateway.telemetry.tokens import estimate, reported
@@ -39,7 +37,7 @@ DONE = b"data: [DONE]\n\n"
 
 
 def sse(payload: Any) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
+    return b"data: " + dumps(payload) + b"\n\n"
 
 
 class StreamRelay:

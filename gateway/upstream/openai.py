@@ -30,7 +30,7 @@ import aiohttp
 import orjson
 
 from gateway.config import Deployment
-from gateway.protocol.openai import JSON
+from gateway.protocol.openai import JSON, dumps
 from gateway.upstream.base import Target, UpstreamCall, UpstreamError, parse_retry_after
 
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -184,7 +184,8 @@ class OpenAICompatibleBackend:
 
 
 def _body(route: _Route, call: UpstreamCall, *, stream: bool) -> bytes:
-    return orjson.dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
+    return dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
+
 
 
 async def _sse_data(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
