@@ -229,6 +229,11 @@ def exhausted(failures: Failures) -> Exhausted:
         for n, e in failures
     )
     headers = {"x-tiergate-fallback": fallback_header(failures)}
+    if last.kind == "invalid_request":
+        # Nothing was sent: the request cannot be encoded for any upstream.
+        return Exhausted(
+            failures, 400, f"{last_name}: {last.message}", code="invalid_request", headers=headers
+        )
     if last.kind == "client_error" and last.status is not None:
         # The upstream refused the request itself: the client must change it, not retry.
         return Exhausted(

@@ -27,6 +27,7 @@ ErrorKind = Literal[
     "server_error",
     "client_error",
     "auth_failed",
+    "invalid_request",
     "protocol",
     "unavailable",
 ]
@@ -58,6 +59,9 @@ ERROR_KINDS: dict[ErrorKind, KindRule] = {
     # The upstream refused the gateway's own credentials (401, 403): the operator must fix the
     # deployment's key; another deployment may still answer. Never the client's 401.
     "auth_failed": KindRule(falls_back=True, retried=False, counts=True),
+    # The request could not even be built for the upstream (encoded, serialised): nothing was
+    # sent, and no other deployment would take it either. The client's, as a 400.
+    "invalid_request": KindRule(falls_back=False, retried=False, counts=False),
     "protocol": KindRule(falls_back=True, retried=True, counts=True),
     # Not tried at all: no key, open circuit, no free slot, no budget (`Refused`).
     "unavailable": KindRule(falls_back=True, retried=False, counts=False),
@@ -151,6 +155,36 @@ class UpstreamError(Exception):
         elif status >= 400:
             kind = "client_error"
         return cls(kind, message, status=status, retry_after=retry_after, detail=detail)
+
+
+BUILD_ERRORS: tuple[type[BaseException], ...] = (UnicodeError, RecursionError)
+"""What encoding a request raises when the request itself cannot be encoded (a lone surrogate,
+nesting past the encoder's depth): seen anywhere in a backend's exception chain, the failure is
+`invalid_request`. orjson's own error is a `TypeError` and is named by the backend that uses it."""
+
+
+def built_locally(exc: BaseException) -> BaseException | None:
+    """The `BUILD_ERRORS` exception in `exc`'s chain (`__cause__` / `__context__`), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BUILD_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def invalid_request(cause: BaseException) -> UpstreamError:
+    """The request could not be built for the upstream: the client's error, and nothing was
+    sent (`invalid_request` counts against no breaker and falls back nowhere)."""
+    what = "a string is not valid Unicode" if isinstance(cause, UnicodeError) else "too deep"
+    return UpstreamError(
+        "invalid_request",
+        f"the request cannot be encoded for the upstream ({what})",
+        status=400,
+        detail=f"building the request failed: {type(cause).__name__}: {cause}",
+    )
 
 
 class Refused(UpstreamError):

@@ -15,7 +15,14 @@ from typing import Any
 import httpx
 
 from gateway.protocol.openai import JSON
-from gateway.upstream.base import Target, UpstreamCall, UpstreamError, parse_retry_after
+from gateway.upstream.base import (
+    Target,
+    UpstreamCall,
+    UpstreamError,
+    built_locally,
+    invalid_request,
+    parse_retry_after,
+)
 
 
 class LiteLLMBackend:
@@ -121,6 +128,9 @@ def _classify(exc: Exception) -> UpstreamError:
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     detail = str(exc) or name
+    local = built_locally(exc)
+    if local is not None:  # litellm wraps its own encoding error as a 500: it is the request's
+        return invalid_request(local)
     if isinstance(exc, TimeoutError) or "Timeout" in name:
         return UpstreamError("timeout", "upstream timed out", status=status, detail=detail)
     if "APIConnectionError" in name or "ConnectError" in name or "Connection error" in detail:

@@ -31,7 +31,13 @@ import orjson
 
 from gateway.config import Deployment
 from gateway.protocol.openai import JSON, dumps
-from gateway.upstream.base import Target, UpstreamCall, UpstreamError, parse_retry_after
+from gateway.upstream.base import (
+    Target,
+    UpstreamCall,
+    UpstreamError,
+    invalid_request,
+    parse_retry_after,
+)
 
 OPENAI_BASE = "https://api.openai.com/v1"
 """Where a deployment without `api_base` is sent."""
@@ -94,10 +100,11 @@ class OpenAICompatibleBackend:
 
     async def complete(self, target: Target, call: UpstreamCall) -> JSON:
         route = self._route(target)
+        body = _body(route, call, stream=False)
         try:
             async with route.client.post(
                 route.urls[call.endpoint],
-                data=_body(route, call, stream=False),
+                data=body,
                 headers=route.headers,
                 timeout=route.timeout,
                 allow_redirects=False,
@@ -111,10 +118,11 @@ class OpenAICompatibleBackend:
 
     async def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
         route = self._route(target)
+        body = _body(route, call, stream=True)
         try:
             response = await route.client.post(
                 route.urls[call.endpoint],
-                data=_body(route, call, stream=True),
+                data=body,
                 headers=route.headers,
                 timeout=route.timeout,
                 allow_redirects=False,
@@ -184,7 +192,11 @@ class OpenAICompatibleBackend:
 
 
 def _body(route: _Route, call: UpstreamCall, *, stream: bool) -> bytes:
-    return dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
+    """The request's JSON; `invalid_request` (the client's 400) when it cannot be encoded."""
+    try:
+        return dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
+    except (UnicodeError, RecursionError, ValueError) as exc:  # ValueError: NaN (allow_nan)
+        raise invalid_request(exc) from exc
 
 
 
