@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import Depends, FastAPI
 
+from gateway.access.authenticate import HeaderAuthentication
 from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
@@ -130,7 +131,9 @@ def create_app(
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
     app.state.catalogue = current_catalogue
+    app.state.limits = config.limits
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderAuthentication, keys=keys)  # outermost: before the body is read
     install_error_handlers(app)
     for module in (chat, models, health, admin):
         app.include_router(module.router)

@@ -11,10 +11,12 @@ import logging
 import math
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,22 @@ def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> 
     return JSONResponse(
         exc.body(), status_code=exc.status, headers={**exc.headers, **(headers or {})}
     )
+
+
+async def send_error(send: Send, exc: GatewayError, *, close: bool = False) -> None:
+    """Answer `exc` straight over ASGI, from middleware that runs before the app's exception
+    handlers (and before the body is read). `close`: ask the server to close the connection,
+    for an answer sent while the client may still be sending a body nobody will read."""
+    body = orjson.dumps(exc.body())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, str]:

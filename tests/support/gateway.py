@@ -8,6 +8,7 @@ and read what they send.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -127,11 +128,17 @@ class Gateway:
         return self.running.root
 
     def post(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> httpx.Response:
-        headers = dict(kw.pop("headers", {}))
+        """`body` as ASCII JSON (`as_json`), so tests may send what `json=` cannot encode."""
+        sent = as_json(body)
+        headers = {**sent["headers"], **dict(kw.pop("headers", {}))}
         if key is not None:
             headers["authorization"] = f"Bearer {key}"
         return httpx.post(
-            self.url + "/chat/completions", json=body, headers=headers, timeout=30, **kw
+            self.url + "/chat/completions",
+            content=sent["content"],
+            headers=headers,
+            timeout=30,
+            **kw,
         )
 
     def metrics(self, key: str | None = None) -> str:
@@ -161,6 +168,12 @@ def config(small_url: str, large_url: str, **deployment: Any) -> dict[str, Any]:
 
 def chat(content: str = "What is 2 + 2?", **extra: Any) -> dict[str, Any]:
     return {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
+
+
+def as_json(body: Any) -> dict[str, Any]:
+    """httpx keyword arguments sending `body` as ASCII JSON (`\\uXXXX` escapes), which carries
+    what `json=` cannot encode: a lone surrogate is valid JSON but not valid UTF-8."""
+    return {"content": json.dumps(body).encode(), "headers": {"content-type": "application/json"}}
 
 
 def sse_events(response: httpx.Response) -> list[str]:
