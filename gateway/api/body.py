@@ -11,7 +11,9 @@ caller's key was checked from the headers (`gateway.access.authenticate`) and th
    which are not JSON, are refused), in a worker thread when the body is `OFF_LOOP_BYTES` or more,
    so a big body never stalls other requests;
 3. counts on the parsed JSON (`check_counts`: messages, prompts), before validation;
-4. validation into the route's pydantic model, in a worker thread too when the body is big.
+4. strings that no UTF-8 encoder takes (`gateway.protocol.text.lone_surrogate`): a 400 naming
+   the field, before the router or an upstream meets them;
+5. validation into the route's pydantic model, in a worker thread too when the body is big.
    FastAPI then gets the model itself, which it passes on without validating it again.
 
 Errors are the envelopes the gateway always sent: a body that is not JSON is `invalid_json`, a
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -35,10 +38,15 @@ from gateway.access.request_limits import check_counts, check_structure
 from gateway.config import Limits
 from gateway.deps import limits_of
 from gateway.protocol.errors import GatewayError
+from gateway.protocol.text import lone_surrogate
 
 OFF_LOOP_BYTES = 256 * 1024
 """Bodies at least this big are parsed and validated in a worker thread (a 256 KiB body parses
 in about a millisecond; past that the event loop would notice)."""
+
+_MAYBE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+"""What a surrogate looks like in a raw body: an escape `\\udXXX`, or its CESU-8 bytes (which the
+stdlib decoder lets through). A body without one is not walked."""
 
 
 class ParsedRequest(Request):
@@ -77,6 +85,16 @@ async def read_body(body: bytes, model: type[BaseModel], limits: Limits) -> Base
     big = len(body) >= OFF_LOOP_BYTES
     data = await asyncio.to_thread(_parse, body) if big else _parse(body)
     check_counts(data, max_messages=limits.max_messages)
+    if _MAYBE_SURROGATE.search(body) is not None:
+        found = lone_surrogate(data)
+        if found is not None:
+            where, char = found
+            raise GatewayError(
+                400,
+                f"{where} contains a lone surrogate ({char}): not valid Unicode",
+                code="invalid_unicode",
+                param=where,
+            )
     try:
         if big:
             return await asyncio.to_thread(model.model_validate, data)

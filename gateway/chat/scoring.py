@@ -5,13 +5,15 @@ fake. The protocol carries everything the app calls: `score` (p_strong per item)
 (`threshold_for_fraction`, for policies given as a target fraction) and `info` (for `/v1/models`).
 Scoring is CPU work, so it runs in a worker thread; requests that arrive while the encoder is busy
 are scored together in the next batch, so the encoder runs once per batch and throughput grows
-with load instead of queueing one request behind another.
+with load instead of queueing one request behind another. A batch that fails is scored again item
+by item: a request the router cannot score fails alone, never the others of its batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -19,6 +21,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from router import Item
+
+log = logging.getLogger(__name__)
 
 
 class Scorer(Protocol):
@@ -63,14 +67,23 @@ class BatchingScorer:
                 batch.append(queue.get_nowait())
             try:
                 scores = await asyncio.to_thread(self.scorer.score, [item for item, _ in batch])
-            except Exception as exc:  # the router failed: every waiting request hears why
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as failed:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc=failed)
+                    continue
+                # One item can fail a whole batch: score each on its own, so that only the
+                # request the router cannot score fails, and every other one gets its score.
+                log.warning("router failed on a batch of %d; scoring them one by one", len(batch))
+                for item, future in batch:
+                    try:
+                        (p,) = await asyncio.to_thread(self.scorer.score, [item])
+                    except Exception as exc:
+                        _settle(future, exc=exc)
+                    else:
+                        _settle(future, float(p))
                 continue
             for (_, future), p in zip(batch, scores, strict=True):
-                if not future.done():
-                    future.set_result(float(p))
+                _settle(future, float(p))
 
     async def aclose(self) -> None:
         if self._worker is not None:
@@ -78,3 +91,15 @@ class BatchingScorer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+
+
+def _settle(
+    future: asyncio.Future[float], score: float = 0.0, *, exc: BaseException | None = None
+) -> None:
+    """Hand a waiting request its score, or its failure (unless it stopped waiting)."""
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(score)
