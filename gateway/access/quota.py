@@ -106,6 +106,37 @@ class Quota:
             ticket.nano_reserved += need
         return taken
 
+    async def extend(self, ticket: Ticket, *, tokens: int, nano: int) -> str | None:
+        """Reserve `tokens` more against the ticket's tpm counter and `nano` more nano-USD
+        against its budget (a stream that outgrew its reservation), both or neither. None when
+        taken; else the limit that refused (`tpm`, `budget`)."""
+        key = ticket.key
+        if key is None:
+            return None
+        took_tokens = 0
+        try:
+            if tokens > 0 and ticket.tokens_key is not None and key.spec.tpm is not None:
+                taken, _ = await self.store.reserve(
+                    ticket.tokens_key, tokens, key.spec.tpm, MINUTE_TTL_S
+                )
+                if not taken:
+                    return "tpm"
+                ticket.tokens_reserved += tokens
+                took_tokens = tokens
+            if nano > 0 and ticket.usd_key is not None and key.spec.budget_usd is not None:
+                limit = round(key.spec.budget_usd * NANO_USD)
+                taken, _ = await self.store.reserve(ticket.usd_key, nano, limit, ticket.usd_ttl_s)
+                if not taken:
+                    if took_tokens and ticket.tokens_key is not None:
+                        await self.store.adjust(ticket.tokens_key, -took_tokens, MINUTE_TTL_S)
+                        ticket.tokens_reserved -= took_tokens
+                    return "budget"
+                ticket.nano_reserved += nano
+        except CounterError as exc:
+            self._store_failed("extend", exc)
+            return None if self.on_error == "open" else "budget"
+        return None
+
     async def admit(
         self,
         key: ApiKey | None,

@@ -108,13 +108,18 @@ def check_request(request: RoutedRequest, *, max_messages: int, max_tokens: int)
             )
 
 
-def completion_budget(request: RoutedRequest, default: int) -> int:
-    """The most completion tokens this request may produce, or `default` if it does not say."""
+def completion_cap(request: RoutedRequest, default: int) -> int:
+    """The most completion tokens one of this request's choices may produce: what it asks
+    (`max_completion_tokens`, else `max_tokens`), or `default` if it does not say."""
     limit = request.max_tokens
     if isinstance(request, ChatCompletionRequest) and request.max_completion_tokens is not None:
         limit = request.max_completion_tokens
-    n = request.n or 1
-    return (limit or default) * n
+    return limit or default
+
+
+def completion_budget(request: RoutedRequest, default: int) -> int:
+    """The most completion tokens this request may produce, all its choices together."""
+    return completion_cap(request, default) * (request.n or 1)
 
 
 def check_structure(body: bytes, *, max_messages: int) -> None:

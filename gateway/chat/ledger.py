@@ -174,13 +174,21 @@ class Ledger:
 
     @_until_finished
     def stream_ended(
-        self, *, client_aborted: bool, partial: bool, error: UpstreamError | None
+        self,
+        *,
+        client_aborted: bool,
+        partial: bool,
+        error: UpstreamError | None,
+        cut: str | None = None,
     ) -> None:
-        """How a stream ended: whole, cut by the upstream (`error`), or left by the client."""
+        """How a stream ended: whole, cut by the upstream (`error`), ended by the gateway when
+        the key's `cut` limit (`budget`, `tpm`) had nothing left, or left by the client."""
         rec = self._rec
         rec.client_aborted, rec.partial = client_aborted, partial
         if error is not None:
             rec.error_kind = error.kind
+        elif cut is not None:
+            rec.error_kind = "insufficient_quota" if cut == "budget" else "rate_limit_exceeded"
         if client_aborted:
             rec.status_code = 499
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gateway.access.keys import ApiKey, authorize
 from gateway.access.quota import Quota, Ticket
-from gateway.access.request_limits import completion_budget
+from gateway.access.request_limits import completion_budget, completion_cap
 from gateway.chat.ledger import Ledger
 from gateway.chat.scoring import BatchingScorer
 from gateway.config import GatewayConfig
@@ -58,6 +58,9 @@ class Plan:
     candidates: list[Target]
     tier_of: dict[str, TierName] = field(default_factory=dict)
     ticket: Ticket | None = None
+    completion_cap: int | None = None
+    """Completion tokens per choice that the key's reservation assumed, when the key has a
+    budget or a tpm limit: sent upstream, so the upstream stops where the reservation does."""
 
     def tier(self, target: Target) -> TierName | None:
         return self.tier_of.get(target.name)
@@ -133,7 +136,10 @@ class Planner:
             return
         downgrade = downgrades(plan.policy.spec if plan.policy is not None else None)
         prompt = reservation_estimate(request.prompt_chars())
-        completion = completion_budget(request, self._config.limits.reserve_completion_tokens)
+        reserve = self._config.limits.reserve_completion_tokens
+        completion = completion_budget(request, reserve)
+        if key.spec.budget_usd is not None or key.spec.tpm is not None:
+            plan.completion_cap = completion_cap(request, reserve)
         costs = {t.name: t.deployment.price.cost(prompt, completion) for t in plan.candidates}
         first, small = reservation_costs(
             [(plan.tier(t), costs[t.name]) for t in plan.candidates], downgrade

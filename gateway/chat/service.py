@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.access.allowance import StreamAllowance
 from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
 from gateway.access.request_limits import check_request
@@ -27,7 +28,7 @@ from gateway.config import GatewayConfig
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
-from gateway.telemetry.tokens import usage_of
+from gateway.telemetry.tokens import reservation_estimate, usage_of
 from gateway.upstream.base import Backend, Target, UpstreamCall
 
 
@@ -80,7 +81,7 @@ class ChatService:
         try:
             plan = await self._planner.plan(request, headers, key, ledger)
             await self._planner.admit(plan, request, key, ledger)
-            call = upstream_call(endpoint, request)
+            call = upstream_call(endpoint, request, plan.completion_cap)
             if request.stream:
                 return await self._stream(plan, call, request, ledger)
             return await self._complete(plan, call, request, ledger)
@@ -122,11 +123,19 @@ class ChatService:
         prompt_chars = request.prompt_chars()
 
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
+            allowance = StreamAllowance.of(
+                self._quota,
+                plan.ticket,
+                target.deployment.price,
+                prompt_tokens=reservation_estimate(prompt_chars),
+                block=plan.completion_cap or self._config.limits.reserve_completion_tokens,
+            )
             return StreamRelay(
                 backend.stream(target, call),
                 target_name=target.name,
                 client_wants_usage=wants_usage,
                 prompt_chars=prompt_chars,
+                allowance=allowance,
             )
 
         opened = await self._attempts.open_stream(plan.candidates, plan.ticket, call, relay_for)
@@ -162,11 +171,21 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
     return headers
 
 
-def upstream_call(endpoint: Literal["chat", "completions"], request: RoutedRequest) -> UpstreamCall:
-    """Split the request into known fields and pass-through extras; always ask for usage."""
+def upstream_call(
+    endpoint: Literal["chat", "completions"], request: RoutedRequest, cap: int | None = None
+) -> UpstreamCall:
+    """Split the request into known fields and pass-through extras; always ask for usage. `cap`
+    (a key with limits: `Plan.completion_cap`) is sent as the completion limit when the client
+    set none: `max_completion_tokens` for chat (OpenAI's current name), `max_tokens` for text
+    completions, and marked as injected."""
     extras = set(request.model_extra or {})
     data = request.model_dump(exclude_unset=True, exclude_none=False)
     params = {k: v for k, v in data.items() if k not in extras and k not in ("model", "stream")}
     if request.stream:
         params["stream_options"] = {**(params.get("stream_options") or {}), "include_usage": True}
-    return UpstreamCall(endpoint, params, {k: data[k] for k in extras if k in data})
+    injected: tuple[str, ...] = ()
+    asked = params.get("max_tokens") is not None or params.get("max_completion_tokens") is not None
+    if cap is not None and not asked:
+        name = "max_completion_tokens" if endpoint == "chat" else "max_tokens"
+        params[name], injected = cap, (name,)
+    return UpstreamCall(endpoint, params, {k: data[k] for k in extras if k in data}, injected)

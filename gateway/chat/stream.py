@@ -4,8 +4,9 @@
 before its first byte can still be replaced by the next one. After that the relay owns the stream:
 it renames `model` to the deployment, hides the usage chunk the gateway asked for if the client did
 not, counts tokens (the upstream's usage when it sends one, an estimate marked as such otherwise),
-turns a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
-closes the upstream request and still reports what was generated.
+turns a mid-stream failure into an SSE error event and a clean end, ends the stream the same way
+when the caller's key cannot pay for more (`gateway.access.allowance`), and, when the client goes
+away, closes the upstream request and still reports what was generated.
 
 `StreamLease` owns everything a stream holds until it ends: the deployment's slot (and so its
 in-flight count), the breaker that hears about a mid-stream failure, and the request's ledger. It is
@@ -22,6 +23,7 @@ import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
+from gateway.access.allowance import StreamAllowance
 from gateway.chat.ledger import Ledger
 from gateway.config import Price
 from gateway.protocol.errors import envelope
@@ -48,7 +50,10 @@ class StreamRelay:
         target_name: str,
         client_wants_usage: bool,
         prompt_chars: int,
+        allowance: StreamAllowance | None = None,
     ) -> None:
+        """`allowance`: what the caller's key may still spend on this stream (None: no limit
+        to watch); the stream is ended when it has nothing left."""
         self._chunks = chunks
         self._target = target_name
         self._wants_usage = client_wants_usage
@@ -56,7 +61,10 @@ class StreamRelay:
         self._first: JSON | None = None
         self._completion_chars = 0
         self._usage: JSON | None = None
+        self._allowance = allowance
         self.error: UpstreamError | None = None
+        self.cut: str | None = None
+        """The key limit (`budget`, `tpm`) that ended the stream, if one did."""
         self.client_aborted = False
         self.partial = False
         self._deadline: float | None = None
@@ -131,6 +139,9 @@ class StreamRelay:
                     yield sse(first)
             try:
                 while True:
+                    if self._allowance is not None and (ended := await self._over_allowance()):
+                        yield ended
+                        break
                     try:
                         # No `yield` inside the timeout: it must cancel our await, not the client's.
                         async with asyncio.timeout_at(self._deadline):
@@ -157,6 +168,25 @@ class StreamRelay:
         finally:
             await self._close_upstream()
             finish()
+
+    async def _over_allowance(self) -> bytes | None:
+        """The error event ending this stream when its key may not pay for more, else None
+        (reserving more first when the reservation is used up: `gateway.access.allowance`)."""
+        allowance = self._allowance
+        assert allowance is not None
+        used = self.completion_tokens
+        if allowance.covers(used):
+            return None
+        limit = await allowance.extend(used)
+        if limit is None:
+            return None
+        self.cut, self.partial = limit, True
+        code = "insufficient_quota" if limit == "budget" else "rate_limit_exceeded"
+        message = (
+            f"the key's {limit} limit is reached: the answer was ended after {used} completion "
+            "tokens"
+        )
+        return sse(envelope(429, message, code=code))
 
     async def abandon(self, finish: Callable[[], None]) -> None:
         """For a stream whose events were never read (the client left before the response
@@ -232,7 +262,10 @@ class StreamLease:
             self._price, relay.prompt_tokens, relay.completion_tokens, estimated=relay.estimated
         )
         ledger.stream_ended(
-            client_aborted=relay.client_aborted, partial=relay.partial, error=relay.error
+            client_aborted=relay.client_aborted,
+            partial=relay.partial,
+            error=relay.error,
+            cut=relay.cut,
         )
         ledger.finish()
 

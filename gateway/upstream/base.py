@@ -233,6 +233,10 @@ class UpstreamCall:
     """Validated fields of our protocol models (without `model` and `stream`)."""
     extra: JSON = field(default_factory=dict)
     """Fields we do not know; sent to the upstream as they came."""
+    injected: tuple[str, ...] = ()
+    """Fields of `params` the gateway added and the client did not send: the completion cap of
+    a key with a budget or tpm limit (`max_completion_tokens` or `max_tokens`). A `length`
+    finish under an injected cap is the gateway's doing, not the client's."""
 
 
 class Backend(Protocol):
