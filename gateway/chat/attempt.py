@@ -229,7 +229,7 @@ def exhausted(failures: Failures) -> Exhausted:
         for n, e in failures
     )
     headers = {"x-tiergate-fallback": fallback_header(failures)}
-    if last.kind == "invalid_request":
+    if last.kind == "unencodable":
         # Nothing was sent: the request cannot be encoded for any upstream.
         return Exhausted(
             failures, 400, f"{last_name}: {last.message}", code="invalid_request", headers=headers

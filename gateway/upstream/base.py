@@ -27,7 +27,7 @@ ErrorKind = Literal[
     "server_error",
     "client_error",
     "auth_failed",
-    "invalid_request",
+    "unencodable",
     "protocol",
     "unavailable",
 ]
@@ -61,7 +61,7 @@ ERROR_KINDS: dict[ErrorKind, KindRule] = {
     "auth_failed": KindRule(falls_back=True, retried=False, counts=True),
     # The request could not even be built for the upstream (encoded, serialised): nothing was
     # sent, and no other deployment would take it either. The client's, as a 400.
-    "invalid_request": KindRule(falls_back=False, retried=False, counts=False),
+    "unencodable": KindRule(falls_back=False, retried=False, counts=False),
     "protocol": KindRule(falls_back=True, retried=True, counts=True),
     # Not tried at all: no key, open circuit, no free slot, no budget (`Refused`).
     "unavailable": KindRule(falls_back=True, retried=False, counts=False),
@@ -160,7 +160,7 @@ class UpstreamError(Exception):
 BUILD_ERRORS: tuple[type[BaseException], ...] = (UnicodeError, RecursionError)
 """What encoding a request raises when the request itself cannot be encoded (a lone surrogate,
 nesting past the encoder's depth): seen anywhere in a backend's exception chain, the failure is
-`invalid_request`. orjson's own error is a `TypeError` and is named by the backend that uses it."""
+`unencodable`. orjson's own error is a `TypeError` and is named by the backend that uses it."""
 
 
 def built_locally(exc: BaseException) -> BaseException | None:
@@ -175,12 +175,12 @@ def built_locally(exc: BaseException) -> BaseException | None:
     return None
 
 
-def invalid_request(cause: BaseException) -> UpstreamError:
+def unencodable(cause: BaseException) -> UpstreamError:
     """The request could not be built for the upstream: the client's error, and nothing was
-    sent (`invalid_request` counts against no breaker and falls back nowhere)."""
+    sent (`unencodable` counts against no breaker and falls back nowhere)."""
     what = "a string is not valid Unicode" if isinstance(cause, UnicodeError) else "too deep"
     return UpstreamError(
-        "invalid_request",
+        "unencodable",
         f"the request cannot be encoded for the upstream ({what})",
         status=400,
         detail=f"building the request failed: {type(cause).__name__}: {cause}",

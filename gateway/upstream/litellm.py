@@ -20,8 +20,8 @@ from gateway.upstream.base import (
     UpstreamCall,
     UpstreamError,
     built_locally,
-    invalid_request,
     parse_retry_after,
+    unencodable,
 )
 
 
@@ -130,7 +130,7 @@ def _classify(exc: Exception) -> UpstreamError:
     detail = str(exc) or name
     local = built_locally(exc)
     if local is not None:  # litellm wraps its own encoding error as a 500: it is the request's
-        return invalid_request(local)
+        return unencodable(local)
     if isinstance(exc, TimeoutError) or "Timeout" in name:
         return UpstreamError("timeout", "upstream timed out", status=status, detail=detail)
     if "APIConnectionError" in name or "ConnectError" in name or "Connection error" in detail:

@@ -35,8 +35,8 @@ from gateway.upstream.base import (
     Target,
     UpstreamCall,
     UpstreamError,
-    invalid_request,
     parse_retry_after,
+    unencodable,
 )
 
 OPENAI_BASE = "https://api.openai.com/v1"
@@ -192,11 +192,11 @@ class OpenAICompatibleBackend:
 
 
 def _body(route: _Route, call: UpstreamCall, *, stream: bool) -> bytes:
-    """The request's JSON; `invalid_request` (the client's 400) when it cannot be encoded."""
+    """The request's JSON; `unencodable` (the client's 400) when it cannot be encoded."""
     try:
         return dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
     except (UnicodeError, RecursionError, ValueError) as exc:  # ValueError: NaN (allow_nan)
-        raise invalid_request(exc) from exc
+        raise unencodable(exc) from exc
 
 
 

@@ -82,9 +82,9 @@ async def test_an_encoding_error_while_building_is_the_clients_and_counts_nowher
     finally:
         await live.aclose()
     error = info.value
-    assert error.kind == "invalid_request"
+    assert error.kind == "unencodable"
     assert not (error.counts or error.falls_back or error.retried)
-    assert ERROR_KINDS["invalid_request"].counts is False
+    assert ERROR_KINDS["unencodable"].counts is False
     assert not large.history
 
 
