@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     overrides: dict[str, Any] = {"log_level": "warning"}
     overrides.update((k, _value(v)) for k, v in (item.split("=", 1) for item in args.set))
-    run(create_app(settings, scorer=scorer), settings.host, settings.port, **overrides)
+    run(create_app(settings, scorer=scorer), settings, **overrides)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,65 @@
-"""Running the app under uvicorn, the way `tiergate serve` and the benchmarks do."""
+"""Running the app under uvicorn, the way `tiergate serve` and the benchmarks do.
+
+uvloop and httptools, named rather than left to uvicorn's "auto", so a missing one fails at start
+instead of silently costing throughput; httptools through `gateway.connections.GuardedProtocol`
+(header and body timeouts, a header size limit, a connection cap) with uvicorn's own keep-alive
+timeout, all from the settings. No access log: every request already gets a request-log row and
+metrics, and a log line per request costs CPU on the event loop.
+"""
 
 from __future__ import annotations
 
+import logging
+import resource
 from typing import Any
 
+import uvicorn
 
-def run(app: Any, host: str, port: int, **overrides: Any) -> None:
-    """Serve `app` the way `tiergate serve` does (benchmarks call this too, with `overrides`).
+from gateway.connections import ConnectionGuard
+from gateway.settings import Settings
 
-    uvloop and httptools, named rather than left to uvicorn's "auto", so a missing one fails at
-    start instead of silently costing throughput. No access log: every request already gets a
-    request-log row and metrics, and a log line per request costs CPU on the event loop.
-    """
-    import uvicorn
+log = logging.getLogger(__name__)
 
+
+def connection_guard(settings: Settings) -> ConnectionGuard:
+    """The connection limits of `settings`; the connection cap at most half the process's
+    open-file limit (the other half is for upstream connections, the log, the router)."""
+    most = settings.max_connections
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft // 2 < most:
+        log.warning(
+            "TIERGATE_MAX_CONNECTIONS is %d but the open-file limit is %d: at most %d client "
+            "connections (raise `ulimit -n` for more)",
+            most,
+            soft,
+            soft // 2,
+        )
+        most = max(1, soft // 2)
+    return ConnectionGuard(
+        header_timeout_s=settings.header_timeout_s,
+        body_timeout_s=settings.body_timeout_s,
+        max_header_bytes=settings.max_header_bytes,
+        max_connections=most,
+    )
+
+
+def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """uvicorn's config for `app` as `tiergate serve` runs it; `overrides` win (the benchmarks
+    pass `http="h11"`, `loop="asyncio"`, `access_log=True` ...)."""
     options: dict[str, Any] = {
-        "host": host,
-        "port": port,
+        "host": settings.host,
+        "port": settings.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": connection_guard(settings).protocol,
         "access_log": False,
         "log_level": "info",
+        "timeout_keep_alive": settings.keepalive_timeout_s,
         "timeout_graceful_shutdown": 5,
         **overrides,
     }
-    uvicorn.run(app, **options)
+    return uvicorn.Config(app, **options)
+
+
+def run(app: Any, settings: Settings, **overrides: Any) -> None:
+    """Serve `app` the way `tiergate serve` does (benchmarks call this too, with `overrides`)."""
+    uvicorn.Server(server_config(app, settings, **overrides)).run()

@@ -65,6 +65,37 @@ class Settings(_Shared):
 
     # Request limits: over them the client gets an OpenAI error envelope, never a 500.
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+
+    # Connections (gateway.connections): what a production proxy in front would enforce.
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request's line and headers must arrive within this (from the connection "
+        "or from the request's first byte); else 408 and close (HAProxy's http-request 10 s)",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="a request's whole body must arrive within this of its headers, however it "
+        "trickles; else 408 and close (nginx's client_body_timeout is 60 s between reads)",
+    )
+    keepalive_timeout_s: float = Field(
+        75.0,
+        gt=0,
+        description="an idle kept-alive connection is closed after this (nginx's default; longer "
+        "than a cloud load balancer's 60 s idle timeout, so the balancer closes first)",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="request line and headers together; larger is 431 (nginx: 4 x 8 KiB)",
+    )
+    max_connections: int = Field(
+        4096,
+        gt=0,
+        description="open client connections; past it a new one is answered 503 and closed, with "
+        "a warning in the log (lowered to half the process's open-file limit if that is less)",
+    )
     log_content: bool = Field(
         False,
         description="let litellm and the openai client log prompts, completions and request "

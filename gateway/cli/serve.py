@@ -95,5 +95,5 @@ def serve(config_path: str, host: str, port: int) -> int:
         where = settings.log_dir
         print(f"tiergate: cannot open the request log in {where}: {exc}", file=sys.stderr)
         return 2
-    run(app, settings.host, settings.port)
+    run(app, settings)
     return 0

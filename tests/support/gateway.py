@@ -1,9 +1,9 @@
 """Running a real gateway on loopback for tests, in front of fake upstreams.
 
 `start_gateway` builds the app as `tiergate serve` does (with the keyword scorer and no process
-environment) and serves it in a thread; `start` adds a `Records` sink, and `Gateway` wraps the
-result with the calls the reliability and access tests make. `config`, `chat` and `sse_events` build
-and read what they send.
+environment) and serves it in a thread with `tiergate serve`'s connection handling; `start` adds a
+`Records` sink, and `Gateway` wraps the result with the calls the reliability and access tests
+make. `config`, `chat` and `sse_events` build and read what they send.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import uvicorn
 import yaml
 
 from gateway.app import create_app
+from gateway.server import server_config
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
 from tests.support.records import Records
@@ -97,13 +98,13 @@ def start_gateway(
 ) -> RunningGateway:
     path = write_config(tmp_path, config)
     scorer = KeywordScorer()
-    app = create_app(
-        Settings(config_path=path, log_dir=tmp_path / "logs", **settings),
-        scorer=scorer,
-        env=env or {},
-        sinks=sinks,
+    options = Settings(config_path=path, log_dir=tmp_path / "logs", **settings)
+    app = create_app(options, scorer=scorer, env=env or {}, sinks=sinks)
+    # Served as `tiergate serve` serves it (its connection limits from `settings`), quietly.
+    uvicorn_config = server_config(
+        app, options, log_level="warning", timeout_graceful_shutdown=1
     )
-    server, thread, sock = serve_in_thread(app)
+    server, thread, sock = serve_in_thread(app, uvicorn_config)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
     return RunningGateway(root + "/v1", root, scorer, server, thread)
 

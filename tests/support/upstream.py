@@ -195,12 +195,18 @@ class FakeUpstream:
             self._server = None
 
 
-def serve_in_thread(app: Any) -> tuple[uvicorn.Server, threading.Thread, socket.socket]:
-    """Serve an ASGI app on a free loopback port from a daemon thread; returns when it listens."""
+def serve_in_thread(
+    app: Any, config: uvicorn.Config | None = None
+) -> tuple[uvicorn.Server, threading.Thread, socket.socket]:
+    """Serve an ASGI app on a free loopback port from a daemon thread; returns when it listens.
+    `config` is uvicorn's (default: uvicorn's defaults, quiet)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    if config is None:
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+        )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
