@@ -19,6 +19,7 @@ from typing import Any
 
 from gateway.app import create_app
 from gateway.chat.scoring import Scorer
+from gateway.lifecycle import Drain
 from gateway.server import run
 from gateway.settings import Settings
 
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     overrides: dict[str, Any] = {"log_level": "warning"}
     overrides.update((k, _value(v)) for k, v in (item.split("=", 1) for item in args.set))
-    run(create_app(settings, scorer=scorer), settings, **overrides)
+    drain = Drain(settings.drain_grace_s)
+    run(create_app(settings, scorer=scorer, drain=drain), settings, drain, **overrides)
 
 
 if __name__ == "__main__":

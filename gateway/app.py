@@ -11,6 +11,7 @@ into `app.state`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -31,6 +32,7 @@ from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
 from gateway.config import load_config
 from gateway.deps import metrics_access
+from gateway.lifecycle import Drain, Readiness
 from gateway.protocol.errors import install_error_handlers
 from gateway.protocol.openai import ModelList
 from gateway.reliability.breaker import Breakers
@@ -44,7 +46,7 @@ from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
-from gateway.upstream.probes import Readiness
+from gateway.upstream.probes import UpstreamStatus
 from policies import build_policies
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     env: Mapping[str, str] | None = None,
     sinks: Sequence[Telemetry] = (),
+    drain: Drain | None = None,
 ) -> FastAPI:
     """The gateway for `settings`.
 
@@ -71,7 +74,8 @@ def create_app(
     backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
     `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
     `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
-    request log); the caller owns them.
+    request log); the caller owns them. `drain`: the process's drain, which SIGTERM begins
+    (`gateway.server`); default: one of `settings.drain_grace_s` that nothing begins.
     """
     config = load_config(settings.config_path)
     variables = environ() if env is None else env
@@ -86,9 +90,12 @@ def create_app(
     )
     if not settings.log_content:
         _hold_content_loggers()
+    drain = drain if drain is not None else Drain(settings.drain_grace_s)
+    readiness = Readiness(drain, settings.log_dir if settings.request_log else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        drain.bind(asyncio.get_running_loop())
         owned = backends is None
         # Only the backends the config uses: importing litellm takes seconds and ~180 MB of RSS.
         used = {d.backend for d in config.deployments.values()}
@@ -101,10 +108,10 @@ def create_app(
         attempts = Attempts(live, breakers, concurrency, quota)
         planner = Planner(config, policies, balancer, batcher, quota)
         app.state.service = ChatService(
-            config, planner, attempts, quota, [*telemetry.sinks, *sinks]
+            config, planner, attempts, quota, [*telemetry.sinks, *sinks], drain
         )
         app.state.quota = quota
-        app.state.readiness = Readiness(http, config, balancer.targets, breakers)
+        app.state.status = UpstreamStatus(http, config, balancer.targets, breakers)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
         registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
         for registry in registries:
@@ -130,6 +137,7 @@ def create_app(
 
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
+    app.state.readiness = readiness
     app.state.catalogue = current_catalogue
     app.state.limits = config.limits
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -20,8 +20,9 @@ from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
 from gateway.chat.service import ChatService
 from gateway.config import Limits
+from gateway.lifecycle import Readiness
 from gateway.protocol.openai import ModelList
-from gateway.upstream.probes import Readiness
+from gateway.upstream.probes import UpstreamStatus
 
 
 def _service(request: Request) -> ChatService:
@@ -40,6 +41,10 @@ def _readiness(request: Request) -> Readiness:
     return cast(Readiness, request.app.state.readiness)
 
 
+def _status(request: Request) -> UpstreamStatus:
+    return cast(UpstreamStatus, request.app.state.status)
+
+
 def _models(request: Request) -> ModelList:
     catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
     return catalogue()
@@ -49,6 +54,7 @@ Service = Annotated[ChatService, Depends(_service)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+StatusDep = Annotated[UpstreamStatus, Depends(_status)]
 Models = Annotated[ModelList, Depends(_models)]
 """The catalogue of `/v1/models`, as of now (`gateway.api.models.catalogue`)."""
 

@@ -5,20 +5,48 @@ instead of silently costing throughput; httptools through `gateway.connections.G
 (header and body timeouts, a header size limit, a connection cap) with uvicorn's own keep-alive
 timeout, all from the settings. No access log: every request already gets a request-log row and
 metrics, and a log line per request costs CPU on the event loop.
+
+SIGTERM drains (`gateway.lifecycle.Drain`): `/ready` turns 503 at once, the listening socket
+closes, requests in flight get `drain_grace_s` to finish and the rest are ended cleanly, the
+app's shutdown writes the request log's last rows, and the process exits 0. SIGINT (Ctrl-C) is
+uvicorn's as before: a second one forces the exit.
 """
 
 from __future__ import annotations
 
 import logging
 import resource
+import signal
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from gateway.connections import ConnectionGuard
+from gateway.lifecycle import Drain
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
+
+DRAIN_MARGIN_S = 10.0
+"""After the drain's grace: time for ended streams to flush and the last requests to finish,
+before uvicorn cancels what is left."""
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, draining on SIGTERM instead of cutting what is in flight."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+        super().__init__(config)
+        self.drain = drain
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig != signal.SIGTERM:
+            super().handle_exit(sig, frame)
+            return
+        # Not recorded for uvicorn to raise again once shut down: a drained exit is a 0.
+        self.drain.begin()
+        self.should_exit = True
 
 
 def connection_guard(settings: Settings) -> ConnectionGuard:
@@ -54,12 +82,14 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
         "access_log": False,
         "log_level": "info",
         "timeout_keep_alive": settings.keepalive_timeout_s,
-        "timeout_graceful_shutdown": 5,
+        "timeout_graceful_shutdown": settings.drain_grace_s + DRAIN_MARGIN_S,
         **overrides,
     }
     return uvicorn.Config(app, **options)
 
 
-def run(app: Any, settings: Settings, **overrides: Any) -> None:
-    """Serve `app` the way `tiergate serve` does (benchmarks call this too, with `overrides`)."""
-    uvicorn.Server(server_config(app, settings, **overrides)).run()
+def run(app: Any, settings: Settings, drain: Drain | None = None, **overrides: Any) -> None:
+    """Serve `app` the way `tiergate serve` does until SIGTERM or SIGINT (benchmarks call this
+    too, with `overrides`). `drain` must be the one the app was built with."""
+    config = server_config(app, settings, **overrides)
+    GatewayServer(config, drain if drain is not None else Drain(settings.drain_grace_s)).run()

@@ -4,10 +4,10 @@ Environment variables (prefix `TIERGATE_`) first, then the defaults here. `Setti
 gateway process's (`tiergate serve`: built by the command, passed to `create_app`, never imported
 as a global, so tests build their own); `CommandSettings` are what the other commands read (`up`,
 `models prepare`, `logs`, and the `--host`/`--port` defaults of `serve` and `up`). Both share the
-listen address and the log directory, defined once in `_Shared`. The routing config (a YAML file,
-see `gateway.config`) is separate: settings say where it is. `environ()` hands out the variables the
-config names itself (`${NAME}`, `api_key_env`, `key_env`), `prometheus_multiproc_dir()`
-prometheus-client's own.
+listen address, the log directory and the drain's grace, defined once in `_Shared`. The routing
+config (a YAML file, see `gateway.config`) is separate: settings say where it is. `environ()` hands
+out the variables the config names itself (`${NAME}`, `api_key_env`, `key_env`),
+`prometheus_multiproc_dir()` prometheus-client's own.
 
 The router reads its own settings (`router.settings`): it knows nothing of the gateway.
 """
@@ -44,6 +44,13 @@ class _Shared(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
     log_dir: Path = Field(default_factory=default_log_dir)
+    drain_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="after SIGTERM, how long requests in flight may take to finish before they "
+        "are ended cleanly (Kubernetes' terminationGracePeriodSeconds must be larger; `tiergate "
+        "up` waits this long for its gateway)",
+    )
 
     @field_validator("log_dir", mode="before")
     @classmethod

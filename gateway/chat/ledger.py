@@ -181,14 +181,15 @@ class Ledger:
         error: UpstreamError | None,
         cut: str | None = None,
     ) -> None:
-        """How a stream ended: whole, cut by the upstream (`error`), ended by the gateway when
-        the key's `cut` limit (`budget`, `tpm`) had nothing left, or left by the client."""
+        """How a stream ended: whole, cut by the upstream (`error`), ended by the gateway (`cut`:
+        the error code its last event carried, such as `insufficient_quota` or
+        `shutting_down`), or left by the client."""
         rec = self._rec
         rec.client_aborted, rec.partial = client_aborted, partial
         if error is not None:
             rec.error_kind = error.kind
         elif cut is not None:
-            rec.error_kind = "insufficient_quota" if cut == "budget" else "rate_limit_exceeded"
+            rec.error_kind = cut
         if client_aborted:
             rec.status_code = 499
 

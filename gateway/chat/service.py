@@ -25,6 +25,7 @@ from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
 from gateway.config import GatewayConfig
+from gateway.lifecycle import Drain, ShuttingDown
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
@@ -50,8 +51,10 @@ class ChatService:
         attempts: Attempts,
         quota: Quota,
         sinks: Sequence[Telemetry],
+        drain: Drain | None = None,
     ) -> None:
         self._config = config
+        self._drain = drain if drain is not None else Drain()
         self._planner = planner
         self._attempts = attempts
         self._quota = quota
@@ -67,6 +70,8 @@ class ChatService:
         key: ApiKey | None = None,
     ) -> Outcome:
         """`key` is the caller's, already authenticated (None when the gateway is open)."""
+        if self._drain.draining:  # not accepted: no record, the client retries elsewhere
+            raise ShuttingDown()
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
         ledger = Ledger(
@@ -104,7 +109,8 @@ class ChatService:
     async def _complete(
         self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
+        async with self._drain.bounded():
+            answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
         target, body = answer.target, answer.body
         body["model"] = target.name
         ledger.served(target.name, plan.tier(target), answer.failures)
@@ -136,9 +142,13 @@ class ChatService:
                 client_wants_usage=wants_usage,
                 prompt_chars=prompt_chars,
                 allowance=allowance,
+                drain=self._drain,
             )
 
-        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, call, relay_for)
+        async with self._drain.bounded():
+            opened = await self._attempts.open_stream(
+                plan.candidates, plan.ticket, call, relay_for
+            )
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)

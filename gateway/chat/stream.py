@@ -26,6 +26,7 @@ from typing import Any
 from gateway.access.allowance import StreamAllowance
 from gateway.chat.ledger import Ledger
 from gateway.config import Price
+from gateway.lifecycle import Drain
 from gateway.protocol.errors import envelope
 from gateway.protocol.openai import JSON, dumps
 from gateway.reliability.breaker import Breaker
@@ -51,9 +52,11 @@ class StreamRelay:
         client_wants_usage: bool,
         prompt_chars: int,
         allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
     ) -> None:
         """`allowance`: what the caller's key may still spend on this stream (None: no limit
-        to watch); the stream is ended when it has nothing left."""
+        to watch); the stream is ended when it has nothing left. `drain`: the process's, which
+        ends the stream cleanly if it still runs when the drain's grace is over."""
         self._chunks = chunks
         self._target = target_name
         self._wants_usage = client_wants_usage
@@ -62,9 +65,13 @@ class StreamRelay:
         self._completion_chars = 0
         self._usage: JSON | None = None
         self._allowance = allowance
+        self._drain = drain
+        self._stopping = False
+        self._waiting: asyncio.Timeout | None = None
         self.error: UpstreamError | None = None
         self.cut: str | None = None
-        """The key limit (`budget`, `tpm`) that ended the stream, if one did."""
+        """Why the gateway ended the stream, if it did: `insufficient_quota` or
+        `rate_limit_exceeded` (the key could pay for no more), `shutting_down` (the drain)."""
         self.client_aborted = False
         self.partial = False
         self._deadline: float | None = None
@@ -132,6 +139,7 @@ class StreamRelay:
         """The SSE byte stream. `finish` runs once when it ends, however it ends (and `abandon`
         calls it instead for a stream whose events were never read)."""
         self._started = True
+        unwatch = self._drain.watch(self._stop) if self._drain is not None else None
         try:
             if self._first is not None:
                 first = self._rewrite(self._first)
@@ -142,16 +150,25 @@ class StreamRelay:
                     if self._allowance is not None and (ended := await self._over_allowance()):
                         yield ended
                         break
+                    if self._stopping:
+                        yield self._shutting_down()
+                        break
                     try:
                         # No `yield` inside the timeout: it must cancel our await, not the client's.
-                        async with asyncio.timeout_at(self._deadline):
+                        async with asyncio.timeout_at(self._deadline) as waiting:
+                            self._waiting = waiting
                             chunk = await anext(self._chunks)
                     except StopAsyncIteration:
                         break
                     except TimeoutError:
+                        if self._stopping:
+                            yield self._shutting_down()
+                            break
                         raise UpstreamError(
                             "timeout", "the stream ran past its deployment's timeout_s"
                         ) from None
+                    finally:
+                        self._waiting = None
                     out = self._rewrite(chunk)
                     if out is not None:
                         yield sse(out)
@@ -166,8 +183,21 @@ class StreamRelay:
             self.client_aborted = self.partial = True
             raise
         finally:
+            if unwatch is not None:
+                unwatch()
             await self._close_upstream()
             finish()
+
+    def _stop(self) -> None:
+        """The drain's grace is over: end after the chunk in hand, or now if waiting for one."""
+        self._stopping = True
+        if self._waiting is not None:
+            self._waiting.reschedule(asyncio.get_running_loop().time())
+
+    def _shutting_down(self) -> bytes:
+        self.cut, self.partial = "shutting_down", True
+        message = f"the gateway is shutting down: {self._target}'s answer was ended"
+        return sse(envelope(503, message, code="shutting_down"))
 
     async def _over_allowance(self) -> bytes | None:
         """The error event ending this stream when its key may not pay for more, else None
@@ -180,8 +210,8 @@ class StreamRelay:
         limit = await allowance.extend(used)
         if limit is None:
             return None
-        self.cut, self.partial = limit, True
         code = "insufficient_quota" if limit == "budget" else "rate_limit_exceeded"
+        self.cut, self.partial = code, True
         message = (
             f"the key's {limit} limit is reached: the answer was ended after {used} completion "
             "tokens"

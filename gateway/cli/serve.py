@@ -75,6 +75,7 @@ def unwritable_log_dir(settings: Settings) -> str | None:
 def serve(config_path: str, host: str, port: int) -> int:
     from gateway.app import create_app
     from gateway.config import ConfigError
+    from gateway.lifecycle import Drain
     from gateway.server import run
     from gateway.settings import Settings
 
@@ -86,8 +87,9 @@ def serve(config_path: str, host: str, port: int) -> int:
     if problem is not None:
         print(f"tiergate: {problem}", file=sys.stderr)
         return 2
+    drain = Drain(settings.drain_grace_s)  # SIGTERM begins it (gateway.server)
     try:
-        app = create_app(settings)
+        app = create_app(settings, drain=drain)
     except ConfigError as exc:
         print(f"tiergate: {exc}", file=sys.stderr)
         return 2
@@ -95,5 +97,5 @@ def serve(config_path: str, host: str, port: int) -> int:
         where = settings.log_dir
         print(f"tiergate: cannot open the request log in {where}: {exc}", file=sys.stderr)
         return 2
-    run(app, settings)
+    run(app, settings, drain)
     return 0

@@ -21,6 +21,7 @@ import uvicorn
 import yaml
 
 from gateway.app import create_app
+from gateway.lifecycle import Drain
 from gateway.server import server_config
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
@@ -94,12 +95,15 @@ def start_gateway(
     env: dict[str, str] | None = None,
     *,
     sinks: Sequence[Telemetry] = (),
+    drain: Drain | None = None,
     **settings: Any,
 ) -> RunningGateway:
+    """`drain`: the app's (a test begins it to see the gateway drain); `settings`: `Settings`
+    fields."""
     path = write_config(tmp_path, config)
     scorer = KeywordScorer()
     options = Settings(config_path=path, log_dir=tmp_path / "logs", **settings)
-    app = create_app(options, scorer=scorer, env=env or {}, sinks=sinks)
+    app = create_app(options, scorer=scorer, env=env or {}, sinks=sinks, drain=drain)
     # Served as `tiergate serve` serves it (its connection limits from `settings`), quietly.
     uvicorn_config = server_config(
         app, options, log_level="warning", timeout_graceful_shutdown=1
@@ -151,11 +155,15 @@ class Gateway:
 
 
 def start(
-    tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
+    tmp_path: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    drain: Drain | None = None,
+    **settings: Any,
 ) -> Gateway:
     """A gateway on loopback with a `Records` sink among its telemetry sinks."""
     records = Records()
-    running = start_gateway(tmp_path, config, env, sinks=[records], **settings)
+    running = start_gateway(tmp_path, config, env, sinks=[records], drain=drain, **settings)
     return Gateway(running, records)
 
 

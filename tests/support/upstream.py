@@ -33,6 +33,8 @@ class Reply:
     completion_tokens: int = 7
     delay_s: float = 0.0
     """Wait before the first byte."""
+    interval_s: float = 0.0
+    """Wait between two chunks of a stream."""
     report_usage: bool = True
     """False: like some servers, send no `usage` at all."""
 
@@ -93,6 +95,8 @@ class FakeUpstream:
     _thread: threading.Thread | None = None
     _sock: socket.socket | None = None
     stream_cancelled: int = 0
+    models_seen: int = 0
+    """`GET /models` requests received (the gateway's upstream probes)."""
 
     def enqueue(self, *behaviours: Behaviour) -> None:
         self.queue.extend(behaviours)
@@ -109,6 +113,7 @@ class FakeUpstream:
         return await self._handle(request, chat=False)
 
     async def _models(self, request: Request) -> Response:
+        self.models_seen += 1
         return JSONResponse({"object": "list", "data": [{"id": self.name, "object": "model"}]})
 
     async def _handle(self, request: Request, chat: bool) -> Response:
@@ -158,6 +163,8 @@ class FakeUpstream:
             for i, word in enumerate(words):
                 if isinstance(behaviour, Cut) and i == behaviour.after:
                     raise ConnectionAbortedError("cut by the test")
+                if i and reply.interval_s:
+                    await asyncio.sleep(reply.interval_s)
                 piece = word if i == 0 else " " + word
                 yield _event(_chunk(model, chat, piece, None, role=(i == 0)))
             if reply.tool_calls and chat:
