@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 VLLM_VENV := .venv-vllm
+CLIENTS_VENV := .venv-clients
 PIP_FLAGS ?= --disable-pip-version-check -q
 CONFIG ?= deploy/local/tiergate.yaml
 
@@ -22,11 +23,18 @@ $(VLLM_VENV)/.installed: deploy/local/vllm-requirements.sh
 	bash deploy/local/vllm-requirements.sh $(PYTHON) $(VLLM_VENV)
 	touch $@
 
+# Today's clients (openai 3, the Agents SDK, LangChain, pydantic-ai, llm) for tests/clients: they need
+# openai>=3, which litellm's pin keeps out of $(VENV). The gateway's tests drive them over HTTP.
+$(CLIENTS_VENV)/.installed: deploy/local/clients-requirements.txt
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/pip install $(PIP_FLAGS) -r deploy/local/clients-requirements.txt
+	touch $@
+
 run: $(VENV)/.installed $(VLLM_VENV)/.installed
 	$(VENV)/bin/tiergate models prepare
 	$(VENV)/bin/tiergate up --config $(CONFIG)
 
-test: $(VENV)/.installed $(VLLM_VENV)/.installed
+test: $(VENV)/.installed $(VLLM_VENV)/.installed $(CLIENTS_VENV)/.installed
 	bash deploy/local/test-prereqs.sh
 	$(VENV)/bin/ruff check gateway router policies tests bench
 	$(VENV)/bin/mypy
@@ -50,4 +58,4 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.router_latency --write
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV)
+	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV)

@@ -5,7 +5,9 @@ scorer (bench/scoring.py, so the figures show the gateway's routing path without
 router's own latency is measured by bench/router_latency.py), `--scorer router` the shipped trained
 router.
 `--set key=value` overrides a uvicorn option (`loop=asyncio`, `http=h11`, `access_log=true`), which
-is how the benchmark measures what uvloop, httptools and the access log cost.
+is how the benchmark measures what uvloop, httptools and the access log cost. `--asyncpg-log URL`
+writes the request log to Postgres through asyncpg instead of psycopg (bench/writers.py),
+which is how bench/requestlog.py compares the two drivers.
 
 Run: `python -m bench.gateway_server --config bench.yaml --port 9001 --log-dir /tmp/logs`.
 """
@@ -22,6 +24,9 @@ from gateway.chat.scoring import Scorer
 from gateway.lifecycle import Drain
 from gateway.server import run
 from gateway.settings import Settings
+from gateway.storage import Database
+from gateway.telemetry.record import Telemetry
+from gateway.telemetry.requestlog import RequestLog
 
 
 def _value(text: str) -> Any:
@@ -38,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-dir", required=True, type=Path)
     parser.add_argument("--scorer", choices=("fake", "router"), default="fake")
     parser.add_argument("--set", action="append", default=[], metavar="OPTION=VALUE")
+    parser.add_argument("--asyncpg-log", default=None, metavar="URL")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     scorer: Scorer | None = None
@@ -48,10 +54,18 @@ def main(argv: list[str] | None = None) -> None:
     settings = Settings(
         config_path=args.config, host="127.0.0.1", port=args.port, log_dir=args.log_dir
     )
+    sinks: list[Telemetry] = []
+    if args.asyncpg_log:
+        from bench.writers import AsyncpgWriter
+
+        Database.open(args.asyncpg_log).close()  # migrated, as the gateway would
+        settings = settings.model_copy(update={"request_log": False})
+        sinks.append(RequestLog(AsyncpgWriter(args.asyncpg_log)))
     overrides: dict[str, Any] = {"log_level": "warning"}
     overrides.update((k, _value(v)) for k, v in (item.split("=", 1) for item in args.set))
     drain = Drain(settings.drain_grace_s)
-    run(create_app(settings, scorer=scorer, drain=drain), settings, drain, **overrides)
+    app = create_app(settings, scorer=scorer, sinks=sinks, drain=drain)
+    run(app, settings, drain, **overrides)
 
 
 if __name__ == "__main__":

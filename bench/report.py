@@ -2,7 +2,8 @@
 
 Each writer of bench/RESULTS.md rewrites only its own `## ` section (replace_section): this one
 owns `## Gateway overhead`; bench/soak.py `## Reliability`; bench/router_latency.py `## Router`;
-`## What the speed changes bought` is hand-written. "Added" latency is a
+bench/requestlog.py `## Request log: SQLite vs Postgres`; bench/failover.py `## Failover: three
+replicas behind HAProxy`; `## What the speed changes bought` is hand-written. "Added" latency is a
 system's percentile minus the upstream-alone percentile at the same concurrency and prompt, both
 from the same run.
 """

@@ -6,7 +6,9 @@ so the figures measure the gateway and not the fake: answers are prebuilt bytes,
 is never parsed (`"stream": true` is found by a byte search), and HTTP/1.1 keep-alive is handled
 directly on the transport. It answers `POST /v1/chat/completions` and `/v1/completions` (JSON, or
 SSE when the body asks for a stream, usage always included) and `GET /v1/models`, after a fixed
-delay (`--latency-ms`) standing in for model time.
+delay (`--latency-ms`) standing in for model time. `--chunk-delay-ms` paces a stream's events (one
+per word) that far apart, so a stream lasts as long as a model's would (the failover proof needs
+streams in flight when a replica dies); without it the whole stream goes in one write.
 
 Run: `python -m bench.upstream --port 9000 --latency-ms 0`.
 """
@@ -61,8 +63,8 @@ def _text_body() -> bytes:
     )
 
 
-def _stream(chat: bool) -> bytes:
-    """The whole SSE answer, one chunk per word, then a usage chunk and [DONE]."""
+def _stream(chat: bool) -> list[bytes]:
+    """The SSE answer's events: one chunk per word, then a usage chunk and [DONE]."""
     created = int(time.time())
 
     def chunk(text: str | None, finish: str | None, first: bool = False) -> dict[str, Any]:
@@ -93,17 +95,21 @@ def _stream(chat: bool) -> bytes:
     usage = chunk(None, None)
     usage["choices"], usage["usage"] = [], USAGE
     events.append(usage)
-    data = b"".join(b"data: " + orjson.dumps(e) + b"\n\n" for e in events)
-    return data + b"data: [DONE]\n\n"
+    return [b"data: " + orjson.dumps(e) + b"\n\n" for e in events] + [b"data: [DONE]\n\n"]
 
 
 def _response(status: str, content_type: bytes, body: bytes) -> bytes:
+    return b"".join(_pieces(status, content_type, [body]))
+
+
+def _pieces(status: str, content_type: bytes, parts: list[bytes]) -> list[bytes]:
+    """The HTTP message as its head and body parts (head + first part in one piece)."""
     head = (
         f"HTTP/1.1 {status}\r\ncontent-type: ".encode()
         + content_type
-        + f"\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+        + f"\r\ncontent-length: {sum(len(p) for p in parts)}\r\n\r\n".encode()
     )
-    return head + body
+    return [head + parts[0], *parts[1:]]
 
 
 class Answers:
@@ -113,8 +119,8 @@ class Answers:
         js, sse = b"application/json", b"text/event-stream"
         self.chat = _response("200 OK", js, _chat_body())
         self.text = _response("200 OK", js, _text_body())
-        self.chat_stream = _response("200 OK", sse, _stream(chat=True))
-        self.text_stream = _response("200 OK", sse, _stream(chat=False))
+        self.chat_stream = _pieces("200 OK", sse, _stream(chat=True))
+        self.text_stream = _pieces("200 OK", sse, _stream(chat=False))
         models = {"object": "list", "data": [{"id": MODEL, "object": "model"}]}
         self.models = _response("200 OK", js, orjson.dumps(models))
         self.missing = _response("404 Not Found", js, b'{"error": {"message": "no such route"}}')
@@ -123,9 +129,10 @@ class Answers:
 class UpstreamProtocol(asyncio.Protocol):
     """One client connection: parse requests with httptools, answer each after the delay."""
 
-    def __init__(self, answers: Answers, delay_s: float) -> None:
+    def __init__(self, answers: Answers, delay_s: float, chunk_delay_s: float = 0.0) -> None:
         self._answers = answers
         self._delay = delay_s
+        self._chunk_delay = chunk_delay_s
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -163,7 +170,7 @@ class UpstreamProtocol(asyncio.Protocol):
         else:
             self._send(answer, keep_alive)
 
-    def _answer(self, url: bytes, body: bytes) -> bytes:
+    def _answer(self, url: bytes, body: bytes) -> bytes | list[bytes]:
         a = self._answers
         path = url.split(b"?", 1)[0]
         stream = _STREAM.search(body) is not None
@@ -175,19 +182,34 @@ class UpstreamProtocol(asyncio.Protocol):
             return a.models
         return a.missing
 
-    def _send(self, answer: bytes, keep_alive: bool) -> None:
+    def _send(self, answer: bytes | list[bytes], keep_alive: bool) -> None:
+        if isinstance(answer, list):
+            if self._chunk_delay <= 0:
+                answer = b"".join(answer)
+            else:
+                self._send_paced(answer, 0, keep_alive)
+                return
         if self._transport is None:
             return
         self._transport.write(answer)
         if not keep_alive:
             self._transport.close()
 
+    def _send_paced(self, pieces: list[bytes], i: int, keep_alive: bool) -> None:
+        if self._transport is None:
+            return
+        self._transport.write(pieces[i])
+        if i + 1 < len(pieces):
+            self._loop.call_later(self._chunk_delay, self._send_paced, pieces, i + 1, keep_alive)
+        elif not keep_alive:
+            self._transport.close()
 
-async def serve(host: str, port: int, delay_s: float) -> None:
+
+async def serve(host: str, port: int, delay_s: float, chunk_delay_s: float = 0.0) -> None:
     answers = Answers()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: UpstreamProtocol(answers, delay_s), host, port, backlog=1024
+        lambda: UpstreamProtocol(answers, delay_s, chunk_delay_s), host, port, backlog=1024
     )
     async with server:
         await server.serve_forever()
@@ -198,8 +220,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
     args = parser.parse_args(argv)
-    uvloop.run(serve(args.host, args.port, args.latency_ms / 1000))
+    uvloop.run(serve(args.host, args.port, args.latency_ms / 1000, args.chunk_delay_ms / 1000))
 
 
 if __name__ == "__main__":

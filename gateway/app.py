@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -24,10 +24,12 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, health, models
+from gateway.api import admin, chat, embeddings, health, models, responses
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
+from gateway.chat.embeddings import EmbeddingsService
 from gateway.chat.plan import Planner
+from gateway.chat.responses import ResponsesService
 from gateway.chat.scoring import BatchingScorer, Scorer
 from gateway.chat.service import ChatService
 from gateway.config import load_config
@@ -38,10 +40,12 @@ from gateway.protocol.openai import ModelList
 from gateway.reliability.breaker import Breakers
 from gateway.reliability.concurrency import Concurrency
 from gateway.settings import Settings, environ
+from gateway.storage import Database
+from gateway.storage.responses import DatabaseResponseStore
 from gateway.telemetry.collector import ReliabilityCollector
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import Telemetry
-from gateway.telemetry.sinks import build_telemetry
+from gateway.telemetry.sinks import build_telemetry, database_url
 from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
@@ -84,14 +88,20 @@ def create_app(
     policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
-    telemetry = build_telemetry(settings, config)
+    # The database (request log, stored responses, outcomes): migrated now, shared by all.
+    # Stored responses need it even with the request log off.
+    wants_database = settings.request_log or config.responses.store
+    database = Database.open(database_url(settings, config)) if wants_database else None
+    telemetry = build_telemetry(settings, config, database)
     keys = KeyRing.from_config(
         config.keys, variables, metrics_require_key=config.limits.metrics_require_key
     )
     if not settings.log_content:
         _hold_content_loggers()
     drain = drain if drain is not None else Drain(settings.drain_grace_s)
-    readiness = Readiness(drain, settings.log_dir if settings.request_log else None)
+    # /ready watches the SQLite file's directory (a Postgres database has none here).
+    sqlite = database is not None and database.url.dialect == "sqlite"
+    readiness = Readiness(drain, database.url.path.parent if database and sqlite else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,6 +120,15 @@ def create_app(
         app.state.service = ChatService(
             config, planner, attempts, quota, [*telemetry.sinks, *sinks], drain
         )
+        stored = (
+            DatabaseResponseStore(database, retention_days=config.responses.retention_days)
+            if database is not None and config.responses.store
+            else None
+        )
+        app.state.responses = ResponsesService(config, app.state.service, stored)
+        app.state.embeddings = EmbeddingsService(
+            config, balancer.targets, attempts, quota, [*telemetry.sinks, *sinks]
+        )
         app.state.quota = quota
         app.state.status = UpstreamStatus(http, config, balancer.targets, breakers)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
@@ -118,6 +137,10 @@ def create_app(
             registry.register(collector)
         _announce(balancer)
         keys.announce()
+        tidy = None
+        if database is not None:
+            log.info("database: %s", database.url.redacted)
+            tidy = asyncio.create_task(database.keep_tidy(), name="tiergate-db-tidy")
         try:
             yield
         finally:
@@ -127,6 +150,12 @@ def create_app(
             await batcher.aclose()
             for sink in telemetry.sinks:
                 await sink.aclose()
+            if tidy is not None:
+                tidy.cancel()
+                with suppress(asyncio.CancelledError):
+                    await tidy
+            if database is not None:
+                await database.aclose()
             await http.aclose()
             if owned:
                 for backend in live.values():
@@ -138,12 +167,13 @@ def create_app(
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
     app.state.readiness = readiness
+    app.state.database = database
     app.state.catalogue = current_catalogue
     app.state.limits = config.limits
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderAuthentication, keys=keys)  # outermost: before the body is read
     install_error_handlers(app)
-    for module in (chat, models, health, admin):
+    for module in (chat, responses, embeddings, models, health, admin):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])

@@ -18,15 +18,26 @@ from fastapi import Depends, Request
 from gateway.access.authenticate import STATE_KEY
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
+from gateway.chat.embeddings import EmbeddingsService
+from gateway.chat.responses import ResponsesService
 from gateway.chat.service import ChatService
 from gateway.config import Limits
 from gateway.lifecycle import Readiness
 from gateway.protocol.openai import ModelList
+from gateway.storage import Database
 from gateway.upstream.probes import UpstreamStatus
 
 
 def _service(request: Request) -> ChatService:
     return cast(ChatService, request.app.state.service)
+
+
+def _responses(request: Request) -> ResponsesService:
+    return cast(ResponsesService, request.app.state.responses)
+
+
+def _embeddings(request: Request) -> EmbeddingsService:
+    return cast(EmbeddingsService, request.app.state.embeddings)
 
 
 def _keys(request: Request) -> KeyRing:
@@ -45,16 +56,24 @@ def _status(request: Request) -> UpstreamStatus:
     return cast(UpstreamStatus, request.app.state.status)
 
 
+def _database(request: Request) -> Database | None:
+    return cast(Database | None, request.app.state.database)
+
+
 def _models(request: Request) -> ModelList:
     catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
     return catalogue()
 
 
 Service = Annotated[ChatService, Depends(_service)]
+Responses = Annotated[ResponsesService, Depends(_responses)]
+Embeddings = Annotated[EmbeddingsService, Depends(_embeddings)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 StatusDep = Annotated[UpstreamStatus, Depends(_status)]
+DatabaseDep = Annotated[Database | None, Depends(_database)]
+"""The gateway's database (`gateway.storage.Database`); None when the request log is off."""
 Models = Annotated[ModelList, Depends(_models)]
 """The catalogue of `/v1/models`, as of now (`gateway.api.models.catalogue`)."""
 

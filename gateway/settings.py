@@ -51,6 +51,17 @@ class _Shared(BaseSettings):
         "are ended cleanly (Kubernetes' terminationGracePeriodSeconds must be larger; `tiergate "
         "up` waits this long for its gateway)",
     )
+    request_log_url: str | None = Field(
+        None,
+        description="the database the gateway keeps its request log, stored responses and "
+        "outcomes in: sqlite:///path or postgresql://user:password@host:5432/db (default: the "
+        "config's request_log_url, else sqlite in log_dir)",
+    )
+
+    @field_validator("request_log_url", mode="before")
+    @classmethod
+    def _empty_url_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("log_dir", mode="before")
     @classmethod

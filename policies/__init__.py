@@ -2,7 +2,8 @@
 
 Pure decisions only: no HTTP, no embeddings, no files, no environment. `policies.types` holds the
 nouns, `policies.rules` the rule registry and the built-in rules, `policies.engine` how a decision
-is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers). The
+is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers),
+`policies.modality` the `vision` rule (images and audio go to tiers that take them). The
 gateway's YAML format lives in `gateway.config`, which embeds `PolicySpec`.
 """
 
@@ -16,8 +17,17 @@ from policies.admission import (
     reservation_costs,
 )
 from policies.engine import Policy, build_policies
+from policies.modality import accepts
 from policies.rules import Rule, register_rule, registered_rules
-from policies.types import TIERS, Decision, PolicySpec, RouteRequest, TierFacts, TierName
+from policies.types import (
+    TIERS,
+    Decision,
+    Modality,
+    PolicySpec,
+    RouteRequest,
+    TierFacts,
+    TierName,
+)
 
 __all__ = [
     "DOWNGRADE_TIER",
@@ -25,12 +35,14 @@ __all__ = [
     "Decision",
     "Downgrade",
     "InvalidTier",
+    "Modality",
     "Policy",
     "PolicySpec",
     "RouteRequest",
     "Rule",
     "TierFacts",
     "TierName",
+    "accepts",
     "after_downgrade",
     "build_policies",
     "downgrades",

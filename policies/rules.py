@@ -2,8 +2,9 @@
 
 A rule takes the request's facts and the tiers' facts and returns `(tier, reason)` or None. Rules
 are registered under a name with `register_rule`, and a policy lists the names it runs, in order.
-The built-in rules (`header`, `tools`, `context`) are registered below through that same hook, so a
-user's rule is a peer of ours: registering one is importing a module that decorates a function.
+The built-in rules (`header`, `tools`, `context` below, `vision` in `policies.modality`) are
+registered through that same hook, so a user's rule is a peer of ours: registering one is
+importing a module that decorates a function.
 
 The registry is the one piece of module-level state in `policies/`: it is the plug point, written
 at import time by rule modules and only read afterwards.

@@ -8,13 +8,15 @@ engine sees tiers only through `TierFacts`, which the gateway computes from its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TierName = Literal["small", "large"]
 TIERS: tuple[TierName, ...] = ("small", "large")
+Modality = Literal["image", "audio"]
+"""Input other than text that only some deployments take."""
 
 
 class PolicySpec(BaseModel):
@@ -25,7 +27,7 @@ class PolicySpec(BaseModel):
     description: str = ""
     threshold: float | None = Field(None, ge=0, le=1)
     target_strong_fraction: float | None = Field(None, ge=0, le=1)
-    rules: tuple[str, ...] = ("header", "tools", "context")
+    rules: tuple[str, ...] = ("header", "tools", "context", "vision")
     fallback: tuple[TierName, ...] = ("small", "large")
     on_over_budget: Literal["reject", "downgrade"] = "reject"
     """A key whose budget cannot pay for this request: 429, or the small tier if it still fits."""
@@ -47,6 +49,8 @@ class RouteRequest:
     prompt_tokens: int
     needs_tools: bool = False
     forced_tier: TierName | None = None
+    modalities: frozenset[Modality] = frozenset()
+    """Input other than text the request carries: `image`, `audio`."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class TierFacts:
 
     tools: dict[TierName, bool]
     max_context_tokens: dict[TierName, int]
+    vision: dict[TierName, bool] = field(default_factory=dict)
+    """Whether any deployment of the tier takes images (a tier not named: none does)."""
+    audio: dict[TierName, bool] = field(default_factory=dict)
+    """Whether any deployment of the tier takes `input_audio` parts."""
 
 
 @dataclass(frozen=True)

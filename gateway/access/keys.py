@@ -151,9 +151,16 @@ def authorize(key: ApiKey | None, *, policy: str | None, deployment: str | None)
 def _presented(headers: Mapping[str, str]) -> str | None:
     auth = headers.get("authorization")
     if auth:
-        scheme, _, value = auth.partition(" ")
+        scheme, _, value = auth.strip().partition(" ")
         if scheme.lower() == "bearer" and value.strip():
             return value.strip()
-        return None
+        # A key pasted without its scheme is the usual mistake: say what the header must hold.
+        what = "an empty 'Bearer'" if scheme.lower() == "bearer" else "no 'Bearer ' prefix"
+        raise GatewayError(
+            401,
+            f"the Authorization header has {what}: expected 'Authorization: Bearer <key>'",
+            code="invalid_api_key",
+            headers={"www-authenticate": "Bearer"},
+        )
     key = headers.get("x-api-key")
     return key.strip() or None if key is not None else None

@@ -1,4 +1,5 @@
-"""`GET /v1/models`: every name a client may send, and what each one does (the catalogue)."""
+"""`GET /v1/models` and `GET /v1/models/{id}`: every name a client may send, and what each one
+does (the catalogue)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter
 
 from gateway.config import GatewayConfig
 from gateway.deps import Caller, Models
+from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import ErrorResponse, ModelCard, ModelList
 from gateway.upstream.balancer import Balancer
 from policies import Policy
@@ -74,3 +76,22 @@ router = APIRouter()
 async def models(_caller: Caller, catalogue: Models) -> ModelList:
     # `_caller` first: the names are not for strangers (401 before the catalogue is built).
     return catalogue
+
+
+@router.get(
+    "/v1/models/{model_id:path}",
+    response_model=ModelCard,
+    responses={401: {"model": ErrorResponse}, 404: {"model": ErrorResponse}},
+)
+async def model(model_id: str, _caller: Caller, catalogue: Models) -> ModelCard:
+    """One name of the catalogue (`client.models.retrieve`), or 404 listing the names."""
+    for card in catalogue.data:
+        if card.id == model_id:
+            return card
+    names = ", ".join(card.id for card in catalogue.data)
+    raise GatewayError(
+        404,
+        f"model {model_id!r} does not exist; use one of: {names}",
+        code="model_not_found",
+        param="model",
+    )

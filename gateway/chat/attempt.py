@@ -12,7 +12,8 @@ next candidate. All of it happens before the first byte reaches the client: afte
 belongs to the deployment that started it (`gateway.chat.stream`).
 
 When no candidate answered, `Exhausted` is the client's error: its status and `Retry-After` follow
-from the failure kinds.
+from the failure kinds (429 `rate_limit_exceeded` with an integer `Retry-After` when every
+deployment that could be tried was rate limited).
 """
 
 from __future__ import annotations
@@ -97,18 +98,23 @@ class Attempts:
         """Attempts repeated on the same deployment, all deployments together (for metrics)."""
 
     async def complete(
-        self, candidates: list[Target], ticket: Ticket | None, call: UpstreamCall
+        self,
+        candidates: list[Target],
+        ticket: Ticket | None,
+        call: UpstreamCall | Callable[[Target], UpstreamCall],
     ) -> Answer:
-        """The first JSON answer among `candidates`, or `Exhausted`."""
+        """The first JSON answer among `candidates`, or `Exhausted`. `call` is what is sent, or
+        what is sent to a given deployment."""
 
         async def answer(target: Target) -> JSON:
             backend = self._backends[target.deployment.backend]
+            sent = call(target) if callable(call) else call
             slot = await self._slot(target)
             try:
                 # A JSON answer's first byte is the whole answer: only the total timeout.
                 return await self._attempts(
                     target,
-                    functools.partial(backend.complete, target, call),
+                    functools.partial(backend.complete, target, sent),
                     target.deployment.timeout_s,
                 )
             finally:
@@ -118,11 +124,7 @@ class Attempts:
         return Answer(target, body, failures, time.perf_counter() - started)
 
     async def open_stream(
-        self,
-        candidates: list[Target],
-        ticket: Ticket | None,
-        call: UpstreamCall,
-        relay_for: RelayFactory,
+        self, candidates: list[Target], ticket: Ticket | None, relay_for: RelayFactory
     ) -> OpenStream:
         """The first stream among `candidates` whose first chunk arrives, or `Exhausted`."""
 
@@ -243,6 +245,23 @@ def exhausted(failures: Failures) -> Exhausted:
             code="upstream_rejected",
             headers=headers,
         )
+    if rate_limited(failures):
+        # Every deployment that could be tried said 429: the client should back off and come
+        # back, which is what OpenAI's SDKs do for a 429 (`RateLimitError`), not for a 502.
+        known = [
+            e.retry_after
+            for _, e in failures
+            if e.kind == "rate_limited" and e.retry_after is not None
+        ]
+        headers["retry-after"] = retry_after_header(min(known)) if known else "1"
+        return Exhausted(
+            failures,
+            429,
+            f"every deployment is rate limited ({tried}); retry after "
+            f"{headers['retry-after']}s",
+            code="rate_limit_exceeded",
+            headers=headers,
+        )
     if all(e.kind == "unavailable" for _, e in failures):
         waits = [e.retry_after for _, e in failures if e.retry_after is not None]
         if waits:
@@ -254,8 +273,6 @@ def exhausted(failures: Failures) -> Exhausted:
             code="no_deployment_available",
             headers=headers,
         )
-    if last.kind == "rate_limited" and last.retry_after is not None:
-        headers["retry-after"] = retry_after_header(last.retry_after)
     status = 504 if last.kind == "timeout" else 502
     return Exhausted(
         failures,
@@ -264,6 +281,14 @@ def exhausted(failures: Failures) -> Exhausted:
         code=f"upstream_{last.kind}",
         headers=headers,
     )
+
+
+def rate_limited(failures: Failures) -> bool:
+    """Every deployment that was tried answered 429; the others could not be tried at all (no
+    key, open circuit, no slot, no budget), so a rate limit is what stands between the client
+    and an answer."""
+    kinds = {e.kind for _, e in failures}
+    return "rate_limited" in kinds and kinds <= {"rate_limited", "unavailable"}
 
 
 def describe(error: UpstreamError) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from gateway.access.keys import ApiKey, authorize
 from gateway.access.quota import Quota, Ticket
 from gateway.access.request_limits import completion_budget, completion_cap
+from gateway.chat.capabilities import Need, capable, content_needs, modalities
 from gateway.chat.ledger import Ledger
 from gateway.chat.scoring import BatchingScorer
 from gateway.config import GatewayConfig
@@ -91,7 +92,11 @@ class Planner:
         headers: Mapping[str, str],
         key: ApiKey | None,
         ledger: Ledger,
+        needs: frozenset[Need] = frozenset(),
     ) -> Plan:
+        """`needs`: what the request needs beyond what its content shows (a Responses request's
+        built-in tools); only deployments that have every need are candidates."""
+        needs = needs | content_needs(request)
         policy, direct = self._resolve(request.model)
         authorize(
             key,
@@ -107,13 +112,14 @@ class Planner:
         if direct is not None:
             tier = self._config.tier_of(direct.name)
             ledger.direct(tier)
-            return Plan(None, None, [direct], {direct.name: tier} if tier else {})
+            return Plan(None, None, capable([direct], needs), {direct.name: tier} if tier else {})
         assert policy is not None
         p_strong, router_s = await self._scorer.score(request.routing_items())
         route = RouteRequest(
             prompt_tokens=estimate(request.prompt_chars()),
             needs_tools=isinstance(request, ChatCompletionRequest) and bool(request.tools),
             forced_tier=forced,
+            modalities=modalities(needs),
         )
         decision = policy.decide(route, p_strong)
         ledger.routed(decision, router_s)
@@ -126,7 +132,7 @@ class Planner:
                     tier_of[target.name] = tier
         if not candidates:
             authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
-        return Plan(policy, decision, candidates, tier_of)
+        return Plan(policy, decision, capable(candidates, needs), tier_of)
 
     async def admit(
         self, plan: Plan, request: RoutedRequest, key: ApiKey | None, ledger: Ledger

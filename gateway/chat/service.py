@@ -6,7 +6,9 @@ resolve, authorize, score and decide, admit against the key's limits), then walk
 and whose lease (`gateway.chat.stream`) ends it. Fallback only happens before the first byte reaches
 the client; after that the answer belongs to the deployment that started it. Every accepted request
 ends in exactly one `RequestRecord`, whatever happened, written by its ledger
-(`gateway.chat.ledger`).
+(`gateway.chat.ledger`). What depends on the client's dialect (the call each deployment gets, the
+answer's shape, the stream's events) is its `Wire` (`gateway.chat.wire`): chat and text completions
+as they came, or the Responses API translated (`gateway.chat.responses`).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from gateway.chat.attempt import Attempts, Exhausted, fallback_header
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
+from gateway.chat.wire import ChatWire, Wire, capped
 from gateway.config import GatewayConfig
 from gateway.lifecycle import Drain, ShuttingDown
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
-from gateway.telemetry.tokens import reservation_estimate, usage_of
+from gateway.telemetry.tokens import reservation_estimate
 from gateway.upstream.base import Backend, Target, UpstreamCall
 
 
@@ -68,10 +71,16 @@ class ChatService:
         request: RoutedRequest,
         headers: Mapping[str, str],
         key: ApiKey | None = None,
+        *,
+        wire: Wire | None = None,
     ) -> Outcome:
-        """`key` is the caller's, already authenticated (None when the gateway is open)."""
+        """`key` is the caller's, already authenticated (None when the gateway is open). `wire`:
+        how another dialect (the Responses API, `gateway.chat.responses`) reaches deployments and
+        comes back, for a `request` translated to chat completions; default: `endpoint` as it
+        came."""
         if self._drain.draining:  # not accepted: no record, the client retries elsewhere
             raise ShuttingDown()
+        wire = wire if wire is not None else ChatWire(endpoint, request)
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
         ledger = Ledger(
@@ -79,17 +88,16 @@ class ChatService:
             self._quota,
             self._large_price,
             request_id=headers.get("x-request-id"),
-            endpoint=endpoint,
+            endpoint=wire.endpoint,
             api_key_id=key.id if key is not None else None,
             stream=bool(request.stream),
         )
         try:
-            plan = await self._planner.plan(request, headers, key, ledger)
+            plan = await self._planner.plan(request, headers, key, ledger, wire.needs)
             await self._planner.admit(plan, request, key, ledger)
-            call = upstream_call(endpoint, request, plan.completion_cap)
             if request.stream:
-                return await self._stream(plan, call, request, ledger)
-            return await self._complete(plan, call, request, ledger)
+                return await self._stream(plan, wire, request.prompt_chars(), ledger)
+            return await self._complete(plan, wire, ledger)
         except GatewayError as exc:
             if isinstance(exc, Exhausted):
                 ledger.exhausted(exc.failures)
@@ -106,28 +114,23 @@ class ChatService:
             ledger.finish()
             raise
 
-    async def _complete(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
-    ) -> Outcome:
+    async def _complete(self, plan: Plan, wire: Wire, ledger: Ledger) -> Outcome:
+        def call_for(target: Target) -> UpstreamCall:
+            return capped(wire.call(target), plan.completion_cap)
+
         async with self._drain.bounded():
-            answer = await self._attempts.complete(plan.candidates, plan.ticket, call)
-        target, body = answer.target, answer.body
-        body["model"] = target.name
+            answer = await self._attempts.complete(plan.candidates, plan.ticket, call_for)
+        target = answer.target
+        body, (prompt, completion, estimated) = wire.answer(target, answer.body)
         ledger.served(target.name, plan.tier(target), answer.failures)
         ledger.upstream(answer.upstream_s)
-        prompt, completion, estimated = usage_of(body, request.prompt_chars())
         ledger.usage(target.deployment.price, prompt, completion, estimated=estimated)
         ledger.finish()
         headers = response_headers(ledger.record, answer.failures, plan)
         headers["x-tiergate-cost-usd"] = f"{ledger.record.cost_usd:.10f}"
         return Outcome(headers, body=body)
 
-    async def _stream(
-        self, plan: Plan, call: UpstreamCall, request: RoutedRequest, ledger: Ledger
-    ) -> Outcome:
-        wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        prompt_chars = request.prompt_chars()
-
+    async def _stream(self, plan: Plan, wire: Wire, prompt_chars: int, ledger: Ledger) -> Outcome:
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
             allowance = StreamAllowance.of(
                 self._quota,
@@ -136,19 +139,12 @@ class ChatService:
                 prompt_tokens=reservation_estimate(prompt_chars),
                 block=plan.completion_cap or self._config.limits.reserve_completion_tokens,
             )
-            return StreamRelay(
-                backend.stream(target, call),
-                target_name=target.name,
-                client_wants_usage=wants_usage,
-                prompt_chars=prompt_chars,
-                allowance=allowance,
-                drain=self._drain,
-            )
+            call = capped(wire.call(target), plan.completion_cap)
+            chunks = backend.stream(target, call)
+            return wire.relay(target, chunks, allowance=allowance, drain=self._drain)
 
         async with self._drain.bounded():
-            opened = await self._attempts.open_stream(
-                plan.candidates, plan.ticket, call, relay_for
-            )
+            opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)
@@ -179,23 +175,3 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
     if plan.ticket is not None and plan.ticket.downgraded:
         headers["x-tiergate-downgraded"] = plan.ticket.downgraded
     return headers
-
-
-def upstream_call(
-    endpoint: Literal["chat", "completions"], request: RoutedRequest, cap: int | None = None
-) -> UpstreamCall:
-    """Split the request into known fields and pass-through extras; always ask for usage. `cap`
-    (a key with limits: `Plan.completion_cap`) is sent as the completion limit when the client
-    set none: `max_completion_tokens` for chat (OpenAI's current name), `max_tokens` for text
-    completions, and marked as injected."""
-    extras = set(request.model_extra or {})
-    data = request.model_dump(exclude_unset=True, exclude_none=False)
-    params = {k: v for k, v in data.items() if k not in extras and k not in ("model", "stream")}
-    if request.stream:
-        params["stream_options"] = {**(params.get("stream_options") or {}), "include_usage": True}
-    injected: tuple[str, ...] = ()
-    asked = params.get("max_tokens") is not None or params.get("max_completion_tokens") is not None
-    if cap is not None and not asked:
-        name = "max_completion_tokens" if endpoint == "chat" else "max_tokens"
-        params[name], injected = cap, (name,)
-    return UpstreamCall(endpoint, params, {k: data[k] for k in extras if k in data}, injected)

@@ -8,6 +8,10 @@ turns a mid-stream failure into an SSE error event and a clean end, ends the str
 when the caller's key cannot pay for more (`gateway.access.allowance`), and, when the client goes
 away, closes the upstream request and still reports what was generated.
 
+What the client sees is framed by three methods (`_frame`, `_failure`, `_end`): chat completions
+SSE chunks and `[DONE]` here; the Responses API's typed events in `gateway.chat.response_stream`,
+whose relays replace them and keep everything else.
+
 `StreamLease` owns everything a stream holds until it ends: the deployment's slot (and so its
 in-flight count), the breaker that hears about a mid-stream failure, and the request's ledger. It is
 made once the first chunk has arrived and released exactly once, however the stream ends: read to
@@ -143,15 +147,15 @@ class StreamRelay:
         try:
             if self._first is not None:
                 first = self._rewrite(self._first)
-                if first is not None:
-                    yield sse(first)
+                if first is not None and (frame := self._frame(first)):
+                    yield frame
+            cut: list[bytes] | None = None  # the gateway's own end: quota, drain
             try:
                 while True:
-                    if self._allowance is not None and (ended := await self._over_allowance()):
-                        yield ended
+                    if self._allowance is not None and (cut := await self._over_allowance()):
                         break
                     if self._stopping:
-                        yield self._shutting_down()
+                        cut = self._shutting_down()
                         break
                     try:
                         # No `yield` inside the timeout: it must cancel our await, not the client's.
@@ -162,7 +166,7 @@ class StreamRelay:
                         break
                     except TimeoutError:
                         if self._stopping:
-                            yield self._shutting_down()
+                            cut = self._shutting_down()
                             break
                         raise UpstreamError(
                             "timeout", "the stream ran past its deployment's timeout_s"
@@ -170,15 +174,18 @@ class StreamRelay:
                     finally:
                         self._waiting = None
                     out = self._rewrite(chunk)
-                    if out is not None:
-                        yield sse(out)
+                    if out is not None and (frame := self._frame(out)):
+                        yield frame
             except UpstreamError as exc:
                 self.error, self.partial = exc, True
                 # The client reads the deployment and the kind; the operator's log the detail.
                 log.warning("%s failed mid-stream (%s): %s", self._target, exc.kind, exc.detail)
                 message = f"{self._target} failed mid-stream ({exc.kind})"
-                yield sse(envelope(502, message, code=f"upstream_{exc.kind}"))
-            yield DONE
+                for frame in self._failure(message, f"upstream_{exc.kind}"):
+                    yield frame
+            else:
+                for frame in cut if cut is not None else await self._end():
+                    yield frame
         except (asyncio.CancelledError, GeneratorExit):
             self.client_aborted = self.partial = True
             raise
@@ -194,13 +201,13 @@ class StreamRelay:
         if self._waiting is not None:
             self._waiting.reschedule(asyncio.get_running_loop().time())
 
-    def _shutting_down(self) -> bytes:
+    def _shutting_down(self) -> list[bytes]:
         self.cut, self.partial = "shutting_down", True
         message = f"the gateway is shutting down: {self._target}'s answer was ended"
-        return sse(envelope(503, message, code="shutting_down"))
+        return self._failure(message, "shutting_down", status=503)
 
-    async def _over_allowance(self) -> bytes | None:
-        """The error event ending this stream when its key may not pay for more, else None
+    async def _over_allowance(self) -> list[bytes] | None:
+        """The frames ending this stream when its key may not pay for more, else None
         (reserving more first when the reservation is used up: `gateway.access.allowance`)."""
         allowance = self._allowance
         assert allowance is not None
@@ -216,7 +223,22 @@ class StreamRelay:
             f"the key's {limit} limit is reached: the answer was ended after {used} completion "
             "tokens"
         )
-        return sse(envelope(429, message, code=code))
+        return self._failure(message, code, status=429)
+
+    # --- framing: what a relay for another dialect (the Responses API) replaces ---------------
+
+    def _frame(self, chunk: JSON) -> bytes:
+        """A chunk, already rewritten, as the bytes the client gets (empty: nothing)."""
+        return sse(chunk)
+
+    def _failure(self, message: str, code: str, status: int = 502) -> list[bytes]:
+        """The last frames of a stream that ends early: the upstream broke it after its first
+        chunk (502), the key could pay for no more (429), the drain ended it (503)."""
+        return [sse(envelope(status, message, code=code)), DONE]
+
+    async def _end(self) -> list[bytes]:
+        """The last frames of a stream the upstream finished."""
+        return [DONE]
 
     async def abandon(self, finish: Callable[[], None]) -> None:
         """For a stream whose events were never read (the client left before the response

@@ -1,8 +1,9 @@
 """`tiergate logs summary` and `tiergate logs export`: reading the request log from the shell.
 
 This module owns the two commands and the arithmetic behind them (cost, savings against sending
-everything to the large tier, latency percentiles per route). It opens the SQLite log read-only, so
-it can run beside a live gateway. Importing it costs nothing: `register` only declares arguments.
+everything to the large tier, latency percentiles per route). It reads the log read-only, from the
+SQLite file (`--db`) or any database URL (`--url`, such as the Postgres that replicas share), so it
+can run beside live gateways. Importing it costs nothing: `register` only declares arguments.
 
 `export` writes JSONL in the router's training format (`prompt`, `weak`, `strong`, `source`), but a
 request log does not hold prompts or outcomes: `prompt`, `weak` and `strong` are written as null,
@@ -16,13 +17,17 @@ import argparse
 import json
 import math
 import re
-import sqlite3
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from gateway.storage import DatabaseURL
+
+Row = Mapping[str, Any]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -44,9 +49,22 @@ def parse_since(text: str) -> float | None:
 def default_db_path() -> Path:
     """Where the gateway writes its log: `TIERGATE_LOG_DIR`, else the settings' default."""
     from gateway.settings import CommandSettings
-    from gateway.telemetry.requestlog import DB_FILENAME
+    from gateway.storage import DB_FILENAME
 
     return CommandSettings().log_dir / DB_FILENAME
+
+
+def log_url(url: str | None, db: Path | None) -> DatabaseURL:
+    """`--url`, else `--db`, else TIERGATE_REQUEST_LOG_URL, else the default SQLite file."""
+    from gateway.settings import CommandSettings
+    from gateway.storage import DatabaseURL
+
+    if url is not None:
+        return DatabaseURL.parse(url)
+    if db is not None:
+        return DatabaseURL.sqlite(db)
+    configured = CommandSettings().request_log_url
+    return DatabaseURL.parse(configured) if configured else DatabaseURL.sqlite(default_db_path())
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,11 +72,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     logs_sub = logs.add_subparsers(dest="logs_command", required=True, metavar="SUBCOMMAND")
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
+        where = p.add_mutually_exclusive_group()
+        where.add_argument(
+            "--url",
+            default=None,
+            help="the request log's database: sqlite:///path or postgresql://... "
+            "(default: $TIERGATE_REQUEST_LOG_URL, else --db's default)",
+        )
+        where.add_argument(
             "--db",
             type=Path,
             default=None,
-            help="request log (default: $TIERGATE_LOG_DIR/requests.db, "
+            help="request log file (default: $TIERGATE_LOG_DIR/requests.db, "
             "else ~/.cache/tiergate/logs/requests.db)",
         )
         p.add_argument(
@@ -88,25 +113,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _open(db: Path | None) -> sqlite3.Connection:
-    from gateway.telemetry.requestlog import connect
+def read(url: DatabaseURL, since_s: float | None, now: float) -> list[Row]:
+    """The log's rows in the window, oldest first; FileNotFoundError (saying what to do) for a
+    SQLite log that does not exist, `StorageError` for a database that cannot be read."""
+    from gateway.storage import read_requests
 
-    path = db or default_db_path()
-    if not path.exists():
+    try:
+        return list(read_requests(url, None if since_s is None else now - since_s))
+    except FileNotFoundError:
         raise FileNotFoundError(
-            f"no request log at {path}: start the gateway first, or pass --db PATH "
-            "(or set TIERGATE_LOG_DIR)"
-        )
-    return connect(path, readonly=True)
-
-
-def _rows(conn: sqlite3.Connection, since_s: float | None, now: float) -> list[sqlite3.Row]:
-    if since_s is None:
-        return list(conn.execute("SELECT * FROM requests ORDER BY started_at"))
-    cutoff = now - since_s
-    return list(
-        conn.execute("SELECT * FROM requests WHERE started_at >= ? ORDER BY started_at", (cutoff,))
-    )
+            f"no request log at {url.path}: start the gateway first, or pass --db PATH or "
+            "--url URL (or set TIERGATE_LOG_DIR or TIERGATE_REQUEST_LOG_URL)"
+        ) from None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -131,7 +149,7 @@ class RouteSummary:
     counterfactual_cost_usd: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
-    def add(self, row: sqlite3.Row) -> None:
+    def add(self, row: Row) -> None:
         self.requests += 1
         # As the dashboard's error rate: 5xx and cut streams; a client hanging up is not an error.
         if row["status_code"] >= 500 or (row["partial"] and not row["client_aborted"]):
@@ -166,7 +184,7 @@ class RouteSummary:
         }
 
 
-def summarize(rows: Iterable[sqlite3.Row]) -> tuple[list[RouteSummary], RouteSummary]:
+def summarize(rows: Iterable[Row]) -> tuple[list[RouteSummary], RouteSummary]:
     """Per-route summaries (sorted by cost, highest first) and the total over all routes."""
     routes: dict[tuple[str, str, str], RouteSummary] = {}
     total = RouteSummary("all", "all", "all")
@@ -222,17 +240,15 @@ def print_table(dicts: Sequence[dict[str, Any]], out: TextIO) -> None:
             out.write("  ".join("-" * w for w in widths) + "\n")
 
 
-def _window_rows(args: argparse.Namespace, command: str) -> list[sqlite3.Row] | None:
+def _window_rows(args: argparse.Namespace, command: str) -> list[Row] | None:
     """The log's rows in the `--since` window, or None (after saying why) if there is no log."""
+    from gateway.storage import StorageError
+
     try:
-        conn = _open(args.db)
-    except FileNotFoundError as exc:
+        return read(log_url(args.url, args.db), args.since, time.time())
+    except (FileNotFoundError, StorageError) as exc:
         print(f"tiergate logs {command}: {exc}", file=sys.stderr)
         return None
-    try:
-        return _rows(conn, args.since, time.time())
-    finally:
-        conn.close()
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -264,9 +280,9 @@ def _human(seconds: float) -> str:
 # --- export ------------------------------------------------------------------------------------
 
 
-def export_row(row: sqlite3.Row) -> dict[str, Any]:
+def export_row(row: Row) -> dict[str, Any]:
     """One training-format line: the outcome fields null, the route's metadata kept beside them."""
-    meta = {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict
+    meta = dict(row)
     for flag in ("stream", "tokens_estimated", "client_aborted", "partial"):
         if meta.get(flag) is not None:
             meta[flag] = bool(meta[flag])

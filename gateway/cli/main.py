@@ -2,8 +2,9 @@
 
 Each command group lives beside the code it drives and registers itself here through one hook,
 `register(subparsers)`: `serve` (gateway.cli.serve), `up` and `models` (gateway.local.cli), `router`
-(router.training.cli), `logs` (gateway.cli.logs). Command modules import nothing heavy at import
-time, so `tiergate --help` is instant; the work is imported when a command runs.
+(router.training.cli), `logs` (gateway.cli.logs), `db` (gateway.cli.db). Command modules import
+nothing heavy at import time, so `tiergate --help` is instant; the work is imported when a command
+runs.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ COMMAND_MODULES = (
     "gateway.local.cli",
     "router.training.cli",
     "gateway.cli.logs",
+    "gateway.cli.db",
 )
 
 

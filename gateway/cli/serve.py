@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
     from gateway.settings import Settings
 
 
@@ -54,48 +54,54 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config_path=args.config, host=host, port=port)
 
 
-def unwritable_log_dir(settings: Settings) -> str | None:
-    """Why the request log cannot be written where the settings put it (one line), or None.
-    Checked before anything loads, so a read-only mount fails in a second with a clear word."""
-    if not settings.request_log:
+def unwritable_log_dir(settings: Settings, config: GatewayConfig) -> str | None:
+    """Why the SQLite database cannot be written where the settings put it (one line), or None.
+    Checked before anything else loads, so a read-only mount fails in a second with a clear word.
+    Only for SQLite: a Postgres database has no directory here (an unreachable one is a
+    `StorageError` when the app opens it)."""
+    from gateway.storage import DB_FILENAME
+    from gateway.telemetry.sinks import database_url
+
+    if not (settings.request_log or config.responses.store):
+        return None  # no database at all
+    url = database_url(settings, config)
+    if url.dialect != "sqlite":
         return None
-    where = settings.log_dir
+    where = url.path.parent
+    hint = "set TIERGATE_LOG_DIR" if url.path == settings.log_dir / DB_FILENAME else "fix its URL"
     try:
         where.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        return f"cannot create the log directory {where} ({exc.strerror}); set TIERGATE_LOG_DIR"
+        return f"cannot create the log directory {where} ({exc.strerror}); {hint}"
     try:
         with tempfile.TemporaryFile(dir=where, prefix=".tiergate-write-test-"):
             pass
     except OSError as exc:
-        return f"cannot write in the log directory {where} ({exc.strerror}); set TIERGATE_LOG_DIR"
+        return f"cannot write in the log directory {where} ({exc.strerror}); {hint}"
     return None
 
 
 def serve(config_path: str, host: str, port: int) -> int:
     from gateway.app import create_app
-    from gateway.config import ConfigError
+    from gateway.config import ConfigError, load_config
     from gateway.lifecycle import Drain
     from gateway.server import run
     from gateway.settings import Settings
+    from gateway.storage import StorageError
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = Settings(config_path=Path(config_path), host=host, port=port)
-    problem = unwritable_log_dir(settings)
-    if problem is not None:
-        print(f"tiergate: {problem}", file=sys.stderr)
-        return 2
     drain = Drain(settings.drain_grace_s)  # SIGTERM begins it (gateway.server)
     try:
+        problem = unwritable_log_dir(settings, load_config(settings.config_path))
+        if problem is not None:
+            print(f"tiergate: {problem}", file=sys.stderr)
+            return 2
         app = create_app(settings, drain=drain)
-    except ConfigError as exc:
+    except (ConfigError, StorageError) as exc:
         print(f"tiergate: {exc}", file=sys.stderr)
-        return 2
-    except sqlite3.Error as exc:  # the request log's database, past the check above
-        where = settings.log_dir
-        print(f"tiergate: cannot open the request log in {where}: {exc}", file=sys.stderr)
         return 2
     run(app, settings, drain)
     return 0

@@ -46,8 +46,23 @@ class Price(_Strict):
 
 
 class Capabilities(_Strict):
+    """What a deployment accepts. The gateway sends it only requests it can take: a request with
+    images goes only to `vision` deployments, one with `input_audio` parts only to `audio` ones
+    (`gateway.chat.capabilities`)."""
+
     tools: bool = True
     max_context_tokens: int = Field(8192, gt=0)
+    vision: bool = False
+    """Takes image parts (`image_url`, the Responses API's `input_image`)."""
+    audio: bool = False
+    """Takes `input_audio` parts."""
+    embeddings: bool = False
+    """Serves `POST /v1/embeddings` (called by its name; it need not belong to a tier)."""
+    responses: bool = False
+    """Serves `POST /v1/responses` itself (OpenAI, vLLM): the Responses API is sent to it as it
+    came, built-in tools included, instead of being translated to chat completions."""
+    reasoning: bool = False
+    """Takes `reasoning_effort` (a Responses request's `reasoning.effort` is passed on to it)."""
 
 
 class LocalServe(_Strict):
@@ -100,6 +115,16 @@ class Deployment(_Strict):
         """`${VAR:-}` substitutes to "", which means: not set."""
         return None if value == "" else value
 
+    @model_validator(mode="after")
+    def _native_responses_are_direct(self) -> Deployment:
+        if self.capabilities.responses and self.backend != "openai-compatible":
+            raise ValueError(
+                "capabilities.responses (the Responses API served natively) needs "
+                "backend: openai-compatible; with litellm, Responses requests are translated "
+                "to chat completions (leave responses false)"
+            )
+        return self
+
 
 class Tier(_Strict):
     deployments: tuple[str, ...] = Field(min_length=1)
@@ -143,6 +168,16 @@ class Limits(_Strict):
     metrics_require_key: bool = False
 
 
+class ResponsesSettings(_Strict):
+    """The Responses API's stored responses (`gateway.storage.responses`)."""
+
+    store: bool = True
+    """Keep responses (for `previous_response_id` and `GET /v1/responses/{id}`) unless a request
+    says `store: false`; false: keep none, gateway-wide, and refuse `previous_response_id`."""
+    retention_days: float | None = Field(30, gt=0)
+    """How long a stored response is kept; None: until it is deleted."""
+
+
 class GatewayConfig(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     tiers: dict[TierName, Tier]
@@ -151,12 +186,25 @@ class GatewayConfig(_Strict):
     keys: tuple[KeySpec, ...] = ()
     redis_url: str | None = None
     """Shared rate and budget counters (`redis://host:6379/0`); None: in this process only."""
+    request_log_url: str | None = None
+    """The database for the request log, stored responses and outcomes (`postgresql://...` to
+    share it between replicas); TIERGATE_REQUEST_LOG_URL wins; None: SQLite in the log dir."""
     limits: Limits = Limits()
+    responses: ResponsesSettings = ResponsesSettings()
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "request_log_url", mode="before")
     @classmethod
-    def _no_redis(cls, value: Any) -> Any:
+    def _empty_url_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @field_validator("request_log_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            from gateway.storage.url import DatabaseURL
+
+            DatabaseURL.parse(value)  # a ValueError naming the value and what is accepted
+        return value
 
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
@@ -199,11 +247,15 @@ class GatewayConfig(_Strict):
 
     def tier_facts(self) -> TierFacts:
         """What the routing rules may know about each tier: whether any of its deployments calls
-        tools, and the longest context one of them takes."""
+        tools, takes images or audio, and the longest context one of them takes."""
         tools: dict[TierName, bool] = {}
         context: dict[TierName, int] = {}
+        vision: dict[TierName, bool] = {}
+        audio: dict[TierName, bool] = {}
         for name, tier in self.tiers.items():
             deps = [self.deployments[d] for d in tier.deployments]
             tools[name] = any(d.capabilities.tools for d in deps)
             context[name] = max(d.capabilities.max_context_tokens for d in deps)
-        return TierFacts(tools, context)
+            vision[name] = any(d.capabilities.vision for d in deps)
+            audio[name] = any(d.capabilities.audio for d in deps)
+        return TierFacts(tools, context, vision=vision, audio=audio)

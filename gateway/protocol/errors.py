@@ -124,6 +124,23 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, 
     return message, field, "invalid_request"
 
 
+def _wrong_content_type(
+    request: Request, exc: RequestValidationError
+) -> tuple[str, str | None, str] | None:
+    """A body sent without a JSON content type is never parsed, so validation only says "not a
+    dictionary": name the header instead, which is what the client must fix."""
+    ctype = request.headers.get("content-type", "")
+    media = ctype.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        return None
+    errors = exc.errors()
+    if not errors or tuple(errors[0].get("loc", ())) != ("body",):
+        return None
+    got = f"'Content-Type: {ctype}'" if ctype else "no Content-Type"
+    message = f"the request body must be JSON sent with 'Content-Type: application/json'; got {got}"
+    return message, None, "invalid_content_type"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
@@ -131,7 +148,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        message, param, code = _describe_validation(exc)
+        message, param, code = _wrong_content_type(request, exc) or _describe_validation(exc)
         return JSONResponse(envelope(400, message, param=param, code=code), status_code=400)
 
     @app.exception_handler(StarletteHTTPException)

@@ -132,6 +132,22 @@ class CompletionRequest(_PassThrough):
 RoutedRequest = ChatCompletionRequest | CompletionRequest
 
 
+class EmbeddingsRequest(_PassThrough):
+    """`POST /v1/embeddings`. `model` names a deployment with `capabilities.embeddings`."""
+
+    input: str | list[str] | list[int] | list[list[int]] = Field(min_length=1)
+    model: str = Field(min_length=1)
+    dimensions: int | None = Field(None, ge=1)
+    encoding_format: Literal["float", "base64"] | None = None
+    user: str | None = None
+
+    def prompt_chars(self) -> int:
+        """Characters to embed; a token id counts as four (the size `estimate` assumes)."""
+        items = [self.input] if isinstance(self.input, str) else self.input
+        return sum(len(i) if isinstance(i, str) else 4 * (len(i) if isinstance(i, list) else 1)
+                   for i in items)  # fmt: skip
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"

@@ -1,2 +1,2 @@
 """What the gateway reports about each request: the record and its sinks (Prometheus metrics,
-the SQLite request log), and the token estimates used when an upstream reports no usage."""
+the request log), and the token estimates used when an upstream reports no usage."""

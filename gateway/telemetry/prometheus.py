@@ -221,11 +221,12 @@ class GatewayMetrics:
         )
         self.log_dropped = Counter(
             "tiergate_request_log_dropped",
-            "Request-log rows lost: queue full (writer behind), failed write, or log closed.",
+            "Request-log rows lost: queue full (writer behind), failed write, log closed, or the "
+            "database still away at shutdown.",
             ("reason",),
             registry=r,
         )
-        for reason in ("queue_full", "write_error", "closed"):
+        for reason in ("queue_full", "write_error", "closed", "unavailable"):
             self.log_dropped.labels(reason=reason)
 
     def preinitialize(self, routes: Iterable[tuple[str | None, str, str]]) -> None:

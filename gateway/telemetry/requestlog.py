@@ -1,36 +1,42 @@
-"""The request log: one SQLite row per accepted request, written off the event loop.
+"""The request log: one row per accepted request, written off the event loop.
 
-This module owns the table (its columns are the fields of `RequestRecord`, so the two cannot drift),
-the bounded queue between the event loop and the writer thread, and the rules for losing rows:
-when the writer falls behind (a slow disk, a locked database) and the queue is full, `record` drops
-the row instead of waiting, counts it (`tiergate_request_log_dropped_total{reason="queue_full"}`)
-and logs a warning; a failed write is counted and logged the same way. A response is never slowed
-by the log. `aclose` (at shutdown) writes everything still queued before returning.
+This module owns the bounded queue between the event loop and the writer thread, and the rules for
+losing rows: when the writer falls behind (a slow disk, a locked or slow database) and the queue is
+full, `record` drops the row instead of waiting, counts it
+(`tiergate_request_log_dropped_total{reason="queue_full"}`) and logs a warning; a write that fails
+because the rows are wrong is counted and logged the same way (`write_error`). When the database
+is away (Postgres down, restarting, unreachable: the writer raises `Unavailable`), the writer keeps
+its batch and retries with backoff while new rows wait in the queue; only what overflows the queue
+is lost, and counted. A response is never slowed by the log. `aclose` (at shutdown) writes
+everything still queued before returning; if the database stays away past `close_timeout_s`, what
+is left is counted as lost (`unavailable`) and the process can exit.
 
-The database is in WAL mode so `tiergate logs` can read while the gateway writes. No prompt or
-completion text is stored: a record does not carry any.
+The table and its writers belong to `gateway.storage` (SQLite in WAL mode, so `tiergate logs` can
+read while the gateway writes; or Postgres, shared by every replica). No prompt or completion text
+is stored: a record does not carry any.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import queue
-import sqlite3
+import random
 import threading
 import time
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, Union, get_args, get_origin, get_type_hints
+from typing import Any, Protocol
 
+from gateway.storage.connect import Unavailable, describe
+from gateway.storage.requests import COLUMN_NAMES, SqliteRequestWriter, open_request_writer
+from gateway.storage.url import DB_FILENAME, DatabaseURL
 from gateway.telemetry.record import RequestRecord
+
+__all__ = ["COLUMN_NAMES", "DB_FILENAME", "RequestLog", "RowWriter", "SqliteWriter"]
 
 logger = logging.getLogger(__name__)
 
-DB_FILENAME = "requests.db"
-TABLE = "requests"
 DEFAULT_QUEUE_SIZE = 10_000
 _BATCH = 512
 # The writer collects rows for this long after the first one before writing them together: one
@@ -40,85 +46,24 @@ _BATCH = 512
 # TIERGATE_REQUEST_LOG_LINGER_S sets it (0: write each row as it comes).
 LINGER_S = 0.25
 _WARN_EVERY_S = 10.0
+CLOSE_TIMEOUT_S = 10.0
+"""At shutdown, how long the writer keeps retrying a database that is away before giving up."""
+RETRY_BASE_S = 0.1
+RETRY_CAP_S = 5.0
+"""Backoff between attempts while the database is away: full jitter, doubling up to the cap."""
 
-
-def _sql_type(hint: Any) -> str:
-    if get_origin(hint) in (Union, types.UnionType):
-        hint = next(a for a in get_args(hint) if a is not type(None))
-    if hint is bool or hint is int:
-        return "INTEGER"
-    if hint is float:
-        return "REAL"
-    return "TEXT"
-
-
-def _columns() -> list[tuple[str, str]]:
-    hints = get_type_hints(RequestRecord)
-    return [(f.name, _sql_type(hints[f.name])) for f in dataclasses.fields(RequestRecord)]
-
-
-COLUMNS: tuple[tuple[str, str], ...] = tuple(_columns())
-COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
-_INSERT = (
-    f"INSERT INTO {TABLE} ({', '.join(COLUMN_NAMES)}) "
-    f"VALUES ({', '.join('?' for _ in COLUMN_NAMES)})"
-)
-
-
-def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open the log; read-only connections (the `logs` commands) never create or lock it."""
-    if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
-    else:
-        conn = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def ensure_schema(conn: sqlite3.Connection) -> None:
-    """Create the table, or add columns a newer `RequestRecord` has, so old logs keep working."""
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    # No key on request_id: clients may send their own `x-request-id`, and a client that reuses
-    # one must not overwrite an earlier row (rows = requests accepted).
-    cols = ", ".join(f"{name} {sql}" for name, sql in COLUMNS)
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
-    have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
-    for name, sql in COLUMNS:
-        if name not in have:
-            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {name} {sql}")
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_started_at ON {TABLE} (started_at)")
-    conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_request_id ON {TABLE} (request_id)")
-    conn.commit()
-
-
-def as_row(rec: RequestRecord) -> tuple[Any, ...]:
-    return tuple(getattr(rec, name) for name in COLUMN_NAMES)
+SqliteWriter = SqliteRequestWriter
+"""The SQLite writer under its historical name."""
 
 
 class RowWriter(Protocol):
-    """Where batches of records go; the SQLite writer in production, slow fakes in tests."""
+    """Where batches of records go: `gateway.storage`'s writers, slow or broken fakes in tests.
+    `write` raises `Unavailable` when the database is away (the batch is retried), anything else
+    when the rows cannot be written (they are counted as lost)."""
 
     def write(self, records: Sequence[RequestRecord]) -> None: ...
 
     def close(self) -> None: ...
-
-
-class SqliteWriter:
-    """Writes batches in one transaction each; used only from the log's writer thread."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._conn = connect(path)
-        ensure_schema(self._conn)
-
-    def write(self, records: Sequence[RequestRecord]) -> None:
-        with self._conn:
-            self._conn.executemany(_INSERT, [as_row(r) for r in records])
-
-    def close(self) -> None:
-        self._conn.close()
 
 
 _STOP = object()
@@ -139,6 +84,7 @@ class RequestLog:
         linger_s: float = LINGER_S,
         on_written: Callable[[int], None] | None = None,
         on_dropped: Callable[[int, str], None] | None = None,
+        close_timeout_s: float = CLOSE_TIMEOUT_S,
     ) -> None:
         self._writer = writer
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
@@ -150,15 +96,21 @@ class RequestLog:
         self._last_warning = 0.0
         self._unwarned = 0
         self.written = 0
-        self._dropped = {"queue_full": 0, "write_error": 0, "closed": 0}
+        self._dropped = {"queue_full": 0, "write_error": 0, "closed": 0, "unavailable": 0}
         self._closed = False
+        self._close_timeout_s = close_timeout_s
+        self._give_up_at: float | None = None  # set at close: retry a missing database until then
+        self._closing = threading.Event()  # wakes a writer waiting out a backoff
+        self._rng = random.Random()
         self._thread = threading.Thread(target=self._run, name="tiergate-request-log", daemon=True)
         self._thread.start()
 
     @classmethod
-    def open(cls, path: Path, **kwargs: Any) -> RequestLog:
-        """Open (creating if needed) the SQLite log at `path`; a bad path fails here, at start."""
-        return cls(SqliteWriter(path), **kwargs)
+    def open(cls, where: Path | DatabaseURL, **kwargs: Any) -> RequestLog:
+        """Open the log at a SQLite file or a database URL, migrating its schema; a bad path or
+        an unreachable database fails here, at start (`gateway.storage.StorageError`)."""
+        url = where if isinstance(where, DatabaseURL) else DatabaseURL.sqlite(where)
+        return cls(open_request_writer(url), **kwargs)
 
     @property
     def dropped(self) -> int:
@@ -204,6 +156,8 @@ class RequestLog:
     # --- writer thread -------------------------------------------------------------------------
 
     def _stop_and_join(self) -> None:
+        self._give_up_at = time.monotonic() + self._close_timeout_s
+        self._closing.set()
         self._queue.put(_STOP)
         self._hurry.set()
         self._thread.join()
@@ -245,19 +199,71 @@ class RequestLog:
         return False
 
     def _write(self, batch: list[RequestRecord]) -> None:
-        try:
-            self._writer.write(batch)
-        except Exception:
-            logger.exception("request log: failed to write %d rows; they are lost", len(batch))
-            self._drop(len(batch), "write_error", warn=False)
-            return
+        attempt = 0
+        while True:
+            try:
+                self._writer.write(batch)
+                break
+            except Unavailable as exc:
+                if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+                    self._give_up(len(batch), exc)
+                    return
+                self._wait_for_database(attempt, len(batch), exc)
+                attempt += 1
+            except Exception:
+                logger.exception("request log: failed to write %d rows; they are lost", len(batch))
+                self._drop(len(batch), "write_error", warn=False)
+                return
+        if attempt:
+            logger.warning("request log: the database is back; writing again")
         self.written += len(batch)
         if self._on_written is not None:
             self._on_written(len(batch))
 
+    def _wait_for_database(self, attempt: int, held: int, exc: Unavailable) -> None:
+        """Back off before retrying a batch the database could not take (full jitter)."""
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY_S:
+            logger.warning(
+                "request log: %s (%s); %d rows held, %d queued, retrying",
+                exc,
+                describe(exc.__cause__ or exc),
+                held,
+                self._queue.qsize(),
+            )
+            self._last_warning = now
+        delay = self._rng.uniform(RETRY_BASE_S / 2, min(RETRY_CAP_S, RETRY_BASE_S * 2**attempt))
+        if self._give_up_at is None:
+            self._closing.wait(delay)  # a shutdown starting now retries at once
+        else:
+            time.sleep(min(delay, max(0.0, self._give_up_at - now)))
+
+    def _give_up(self, held: int, exc: Unavailable) -> None:
+        """Shutting down and the database is still away: count the batch and the queue as lost."""
+        lost = held
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, RequestRecord):
+                lost += 1
+            elif isinstance(item, threading.Event):
+                item.set()
+            elif item is _STOP:
+                self._queue.put(_STOP)  # the run loop still needs to see it
+                break
+        logger.error(
+            "request log: shutting down and %s for %.0f s; %d rows are lost",
+            exc,
+            self._close_timeout_s,
+            lost,
+        )
+        self._drop(lost, "unavailable", warn=False)
+
     def _drop(self, n: int, reason: str, *, warn: bool = True) -> None:
         """Count lost rows and say so in the log, at most once every ten seconds."""
-        # One key per thread: `queue_full` and `closed` on the loop, `write_error` in the writer.
+        # One key per thread: `queue_full` and `closed` on the loop, the others in the writer.
         self._dropped[reason] += n
         if self._on_dropped is not None:
             self._on_dropped(n, reason)
@@ -267,8 +273,9 @@ class RequestLog:
         now = time.monotonic()
         if now - self._last_warning >= _WARN_EVERY_S:
             logger.warning(
-                "request log: dropped %d rows (%s): the writer is behind; raise "
-                "TIERGATE_REQUEST_LOG_QUEUE_SIZE or move TIERGATE_LOG_DIR to a faster disk",
+                "request log: dropped %d rows (%s): the writer is behind (a slow disk, or a slow "
+                "or missing database); raise TIERGATE_REQUEST_LOG_QUEUE_SIZE, or move "
+                "TIERGATE_LOG_DIR to a faster disk",
                 self._unwarned,
                 reason,
             )

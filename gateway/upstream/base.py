@@ -228,7 +228,9 @@ class Target:
 class UpstreamCall:
     """An OpenAI request, split into the fields we know and the ones we pass through blind."""
 
-    endpoint: Literal["chat", "completions"]
+    endpoint: Literal["chat", "completions", "responses", "embeddings"]
+    """Which OpenAI endpoint: `/chat/completions`, `/completions`, `/responses` (a deployment
+    that serves the Responses API natively), `/embeddings`."""
     params: JSON
     """Validated fields of our protocol models (without `model` and `stream`)."""
     extra: JSON = field(default_factory=dict)

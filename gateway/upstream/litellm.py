@@ -23,6 +23,7 @@ from gateway.upstream.base import (
     parse_retry_after,
     unencodable,
 )
+from gateway.upstream.openai import PROVIDER_PREFIXES, served_model
 
 
 class LiteLLMBackend:
@@ -45,6 +46,7 @@ class LiteLLMBackend:
         )
         litellm.aclient_session = self._http
         self._litellm = litellm
+        self._clients: dict[str, Any] = {}
 
     def _kwargs(self, target: Target, call: UpstreamCall, stream: bool) -> JSON:
         dep = target.deployment
@@ -62,17 +64,65 @@ class LiteLLMBackend:
             kwargs["api_key"] = target.api_key or "none"
         elif target.api_key:
             kwargs["api_key"] = target.api_key
-        if call.extra:
-            kwargs["extra_body"] = dict(call.extra)
+        extra = dict(call.extra)
+        if call.endpoint == "chat" and _keeps_developer_role(dep.model, call.params):
+            # litellm rewrites `developer` to `system` for every provider but OpenAI's o-series;
+            # an OpenAI-protocol server takes it as it is, as on the direct backend. The client
+            # merges `extra_body` over the body it built, so the messages go out as they came.
+            extra["messages"] = call.params["messages"]
+        if extra:
+            kwargs["extra_body"] = extra
         return kwargs
 
-    async def complete(self, target: Target, call: UpstreamCall) -> JSON:
-        kwargs = self._kwargs(target, call, stream=False)
+    async def _openai_embeddings(self, target: Target, call: UpstreamCall) -> JSON:
+        """Embeddings from an OpenAI-protocol server, with the `openai` client litellm itself
+        uses: litellm 1.106 reads `max_retries or DEFAULT_MAX_RETRIES` for embeddings, so our
+        `max_retries=0` became two hidden retries, and retries must be ours alone."""
+        dep = target.deployment
+        client = self._clients.get(target.name)
+        if client is None:
+            import openai
+
+            client = self._clients[target.name] = openai.AsyncOpenAI(
+                api_key=target.api_key or "none",
+                base_url=dep.api_base or "https://api.openai.com/v1",
+                http_client=self._http,
+                max_retries=0,
+            )
         try:
-            if call.endpoint == "chat":
-                response = await self._litellm.acompletion(**kwargs)
-            else:
-                response = await self._litellm.atext_completion(**kwargs)
+            response = await client.embeddings.create(
+                **call.params,
+                model=served_model(dep.model),
+                extra_body=dict(call.extra) or None,
+                timeout=httpx.Timeout(dep.timeout_s, connect=dep.connect_timeout_s),
+            )
+        except Exception as exc:
+            raise _classify(exc) from exc
+        body: JSON = response.model_dump(exclude_none=True)
+        return body
+
+    def _entry(self, endpoint: str) -> Any:
+        """litellm's function for an endpoint. Not `aresponses`: in litellm 1.106 its streams
+        lose `sequence_number`, re-chunk a whole answer instead of streaming it for some
+        providers, and its types warn when they serialize; a deployment that serves the
+        Responses API natively uses the direct backend (`gateway.config.schema.Deployment`)."""
+        entries = {
+            "chat": self._litellm.acompletion,
+            "completions": self._litellm.atext_completion,
+            "embeddings": self._litellm.aembedding,
+        }
+        if endpoint not in entries:
+            raise UpstreamError("client_error", f"the litellm backend does not call {endpoint}")
+        return entries[endpoint]
+
+    async def complete(self, target: Target, call: UpstreamCall) -> JSON:
+        if call.endpoint == "embeddings" and target.deployment.model.startswith(PROVIDER_PREFIXES):
+            return await self._openai_embeddings(target, call)
+        kwargs = self._kwargs(target, call, stream=False)
+        if call.endpoint == "embeddings":
+            del kwargs["stream"]
+        try:
+            response = await self._entry(call.endpoint)(**kwargs)
         except Exception as exc:
             raise _classify(exc) from exc
         body: JSON = _clean(response.model_dump(exclude_none=True))
@@ -81,12 +131,12 @@ class LiteLLMBackend:
     async def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
         kwargs = self._kwargs(target, call, stream=True)
         try:
-            if call.endpoint == "chat":
-                chunks = await self._litellm.acompletion(**kwargs)
-            else:
-                chunks = await self._litellm.atext_completion(**kwargs)
+            chunks = await self._entry(call.endpoint)(**kwargs)
             async for chunk in chunks:
-                yield _clean(chunk.model_dump(exclude_none=True))
+                body = _clean(chunk.model_dump(exclude_none=True))
+                if call.endpoint == "completions":
+                    _complete_text_choices(body)
+                yield body
         except UpstreamError:
             raise
         except Exception as exc:
@@ -100,11 +150,30 @@ class LiteLLMBackend:
         self._litellm.in_memory_llm_clients_cache.flush_cache()  # type: ignore[no-untyped-call]
         if self._litellm.aclient_session is self._http:
             self._litellm.aclient_session = None
+        self._clients.clear()  # they use `self._http`, closed next
         await self._http.aclose()
 
 
 _LITELLM_ONLY = ("provider_specific_fields",)
 _MAX_MESSAGE_CHARS = 500
+
+
+def _keeps_developer_role(model: str, params: JSON) -> bool:
+    """Whether a chat request has `developer` messages that litellm would rewrite although the
+    upstream (an OpenAI-protocol server, by its model prefix) accepts them."""
+    if not model.startswith(PROVIDER_PREFIXES):
+        return False
+    messages = params.get("messages") or ()
+    return any(isinstance(m, dict) and m.get("role") == "developer" for m in messages)
+
+
+def _complete_text_choices(chunk: JSON) -> None:
+    """A text-completion chunk as OpenAI sends it: every choice has `text` (litellm's last
+    chunk, the one with `finish_reason`, has none, and clients concatenate `None`)."""
+    for choice in chunk.get("choices") or ():
+        choice.setdefault("text", "")
+        choice.setdefault("logprobs", None)
+        choice.setdefault("finish_reason", None)
 
 
 def _clean(value: Any) -> Any:

@@ -50,7 +50,14 @@ PROVIDER_PREFIXES = (
 )
 """litellm provider prefixes meaning "an OpenAI-compatible server": stripped from `model`."""
 
-_PATHS = {"chat": "/chat/completions", "completions": "/completions"}
+_PATHS = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "responses": "/responses",
+    "embeddings": "/embeddings",
+}
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+"""The Responses API's last events: its streams end with one of them, not with [DONE]."""
 _MAX_ERROR_CHARS = 500
 
 
@@ -138,15 +145,13 @@ class OpenAICompatibleBackend:
                     if data == b"[DONE]":
                         return
                     chunk = _decode_object(data, "stream chunk")
-                    if "error" in chunk and not chunk.get("choices"):
+                    if _is_error_event(chunk):
                         raise UpstreamError(
                             "server_error",
                             f"upstream error event: {_error_message(data)}",
                             detail=f"upstream error event: {_text(data)}",
                         )
-                    finished = finished or any(
-                        c.get("finish_reason") for c in chunk.get("choices") or ()
-                    )
+                    finished = finished or _finishes(chunk)
                     yield chunk
             if not finished:
                 raise UpstreamError("protocol", "upstream stream ended before [DONE]")
@@ -193,11 +198,13 @@ class OpenAICompatibleBackend:
 
 def _body(route: _Route, call: UpstreamCall, *, stream: bool) -> bytes:
     """The request's JSON; `unencodable` (the client's 400) when it cannot be encoded."""
+    body = {**call.params, **call.extra, "model": route.model}
+    if call.endpoint != "embeddings":  # no `stream` there: OpenAI refuses unknown fields
+        body["stream"] = stream
     try:
-        return dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
+        return dumps(body)
     except (UnicodeError, RecursionError, ValueError) as exc:  # ValueError: NaN (allow_nan)
         raise unencodable(exc) from exc
-
 
 
 async def _sse_data(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
@@ -214,6 +221,20 @@ async def _sse_data(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, N
                 yield line[5:].strip()
     if pending.startswith(b"data:"):
         yield pending[5:].strip()
+
+
+def _is_error_event(chunk: JSON) -> bool:
+    """An error in place of a chunk: `{"error": ...}` in a chat stream, a Responses `error`."""
+    if chunk.get("type") == "error":
+        return True
+    return "error" in chunk and not chunk.get("choices") and "type" not in chunk
+
+
+def _finishes(chunk: JSON) -> bool:
+    """The chunk ends the answer: a choice's `finish_reason`, or a Responses terminal event."""
+    if chunk.get("type") in _TERMINAL:
+        return True
+    return any(c.get("finish_reason") for c in chunk.get("choices") or ())
 
 
 def _decode_object(data: bytes, what: str) -> JSON:

@@ -26,3 +26,15 @@ def test_the_gateway_and_tiergate_logs_agree_on_the_log_dir(
 def test_an_empty_models_dir_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERGATE_MODELS_DIR", "")
     assert CommandSettings().models_dir.parts[-3:] == (".cache", "tiergate", "models")
+
+
+def test_the_request_log_url_is_read_by_the_gateway_and_the_commands(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TIERGATE_REQUEST_LOG_URL", "postgresql://u:p@db:5432/tiergate")
+    assert (
+        Settings(config_path=Path("x.yaml")).request_log_url == "postgresql://u:p@db:5432/tiergate"
+    )
+    assert CommandSettings().request_log_url == "postgresql://u:p@db:5432/tiergate"
+    monkeypatch.setenv("TIERGATE_REQUEST_LOG_URL", "")
+    assert Settings(config_path=Path("x.yaml")).request_log_url is None

@@ -103,10 +103,19 @@ class PrometheusServer:
 
     def add_target(self, job: str, address: str) -> None:
         """Scrape `address` (host:port, path /metrics) as `job`; returns once a scrape succeeded."""
-        self.targets[job] = [address]
+        self.add_targets(job, [address])
+
+    def add_targets(self, job: str, addresses: list[str]) -> None:
+        """Scrape every address as one job (a fleet of replicas, told apart by `instance`);
+        returns once each has been scraped."""
+        self.targets[job] = list(addresses)
         self._write_config()
         self.http.post("/-/reload").raise_for_status()
-        self.wait_for(f'up{{job="{job}"}} == 1', timeout=20)
+        self.wait_for(
+            f'count(up{{job="{job}"}} == 1)',
+            lambda r: bool(r) and float(r[0]["value"][1]) == len(addresses),
+            timeout=20,
+        )
 
     def query(self, expr: str) -> list[dict[str, Any]]:
         response = self.http.get("/api/v1/query", params={"query": expr})

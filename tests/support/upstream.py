@@ -2,8 +2,10 @@
 
 Tests enqueue what the next requests should meet (`Reply`, `Fail`, `Stall`, `Cut`, `Malformed`,
 `Endless`) and read `history` to see exactly what reached the upstream. With nothing queued it
-answers every request with a short reply. It speaks `/v1/chat/completions` (JSON and SSE),
-`/v1/completions` and `/v1/models`, which is what the gateway and litellm need.
+answers every request with its `default` (a short reply; a `Script` answers by what the request
+says, for clients that hold a conversation). It speaks `/v1/chat/completions` (JSON and SSE),
+`/v1/completions`, `/v1/models`, `/v1/embeddings`, and `/v1/responses` (JSON and typed SSE events,
+as a server that serves the Responses API natively does).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +75,14 @@ class Endless:
     interval_s: float = 0.01
 
 
-Behaviour = Reply | Fail | Stall | Cut | Malformed | Endless
+@dataclass
+class Script:
+    """Answer each request by what it says: `reply(body)` returns the `Reply` for it."""
+
+    reply: Callable[[dict[str, Any]], Reply]
+
+
+Behaviour = Reply | Fail | Stall | Cut | Malformed | Endless | Script
 
 
 @dataclass
@@ -116,20 +125,50 @@ class FakeUpstream:
         self.models_seen += 1
         return JSONResponse({"object": "list", "data": [{"id": self.name, "object": "model"}]})
 
+    async def _embeddings(self, request: Request) -> Response:
+        body = json.loads(await request.body())
+        self.history.append(Seen(request.url.path, dict(request.headers), body))
+        behaviour = self._next()
+        if isinstance(behaviour, Fail):
+            return _failure(behaviour)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [
+            {"object": "embedding", "index": i, "embedding": _vector(str(t))}
+            for i, t in enumerate(texts)
+        ]
+        tokens = sum(len(str(t).split()) for t in texts)
+        usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+        model = str(body.get("model", self.name))
+        return JSONResponse({"object": "list", "data": data, "model": model, "usage": usage})
+
+    async def _responses(self, request: Request) -> Response:
+        """The Responses API served natively: the reply as a `response`, or its typed events."""
+        body = json.loads(await request.body())
+        self.history.append(Seen(request.url.path, dict(request.headers), body))
+        behaviour = self._next()
+        if isinstance(behaviour, Script):
+            behaviour = behaviour.reply(body)
+        if isinstance(behaviour, Fail):
+            return _failure(behaviour)
+        if isinstance(behaviour, Stall):
+            await asyncio.sleep(behaviour.seconds)
+            behaviour = Reply()
+        reply = behaviour if isinstance(behaviour, Reply) else Reply()
+        model = str(body.get("model", self.name))
+        if body.get("stream"):
+            return StreamingResponse(_response_events(reply, model), media_type="text/event-stream")
+        await asyncio.sleep(reply.delay_s)
+        return JSONResponse(_response(reply, model, "completed"))
+
     async def _handle(self, request: Request, chat: bool) -> Response:
         body = json.loads(await request.body())
         self.history.append(Seen(request.url.path, dict(request.headers), body))
         behaviour = self._next()
+        if isinstance(behaviour, Script):
+            behaviour = behaviour.reply(body)
         model = str(body.get("model", self.name))
         if isinstance(behaviour, Fail):
-            headers = {}
-            if behaviour.retry_after is not None:
-                headers["retry-after"] = str(behaviour.retry_after)
-            return JSONResponse(
-                {"error": {"message": behaviour.message, "type": "server_error", "code": None}},
-                status_code=behaviour.status,
-                headers=headers,
-            )
+            return _failure(behaviour)
         if isinstance(behaviour, Malformed):
             return Response("{this is not json", media_type="application/json")
         if isinstance(behaviour, Stall):
@@ -189,6 +228,8 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/completions", self._completions, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
             ]
         )
         self._server, self._thread, self._sock = serve_in_thread(app)
@@ -296,3 +337,99 @@ def _tool_chunk(model: str, tool_calls: list[dict[str, Any]]) -> dict[str, Any]:
 
 def _event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _failure(fail: Fail) -> Response:
+    headers = {}
+    if fail.retry_after is not None:
+        headers["retry-after"] = str(fail.retry_after)
+    return JSONResponse(
+        {"error": {"message": fail.message, "type": "server_error", "code": None}},
+        status_code=fail.status,
+        headers=headers,
+    )
+
+
+def _vector(text: str, dims: int = 8) -> list[float]:
+    """A deterministic unit-ish vector for `text`: equal texts, equal vectors."""
+    return [((len(text) * (i + 3) + sum(map(ord, text))) % 97) / 97.0 for i in range(dims)]
+
+
+def _output(reply: Reply) -> list[dict[str, Any]]:
+    if reply.tool_calls:
+        return [
+            {
+                "type": "function_call",
+                "id": f"fc_fake{i}",
+                "call_id": call["id"],
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+                "status": "completed",
+            }
+            for i, call in enumerate(reply.tool_calls)
+        ]
+    part = {"type": "output_text", "text": reply.text, "annotations": []}
+    message = {"type": "message", "id": "msg_fake", "status": "completed", "role": "assistant"}
+    return [{**message, "content": [part]}]
+
+
+def _response(reply: Reply, model: str, status: str) -> dict[str, Any]:
+    usage = {
+        "input_tokens": reply.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": reply.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+    }
+    done = status == "completed"
+    return {
+        "id": "resp_upstream",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "model": model,
+        "output": _output(reply) if done else [],
+        "usage": usage if done and reply.report_usage else None,
+        "parallel_tool_calls": True,
+        "tool_choice": "auto",
+        "tools": [],
+        "store": False,
+    }
+
+
+async def _response_events(reply: Reply, model: str) -> AsyncIterator[bytes]:
+    """OpenAI's event order for a text answer (or function calls), one delta per word."""
+    await asyncio.sleep(reply.delay_s)
+    n = 0
+
+    def event(kind: str, **fields: Any) -> bytes:
+        nonlocal n
+        payload = {"type": kind, "sequence_number": n, **fields}
+        n += 1
+        return f"event: {kind}\ndata: {json.dumps(payload)}\n\n".encode()
+
+    yield event("response.created", response=_response(reply, model, "in_progress"))
+    for index, item in enumerate(_output(reply)):
+        if item["type"] == "function_call":
+            yield event(
+                "response.output_item.added", output_index=index, item={**item, "arguments": ""}
+            )
+            yield event("response.function_call_arguments.delta", item_id=item["id"],
+                        output_index=index, delta=item["arguments"])  # fmt: skip
+            yield event("response.function_call_arguments.done", item_id=item["id"],
+                        output_index=index, arguments=item["arguments"])  # fmt: skip
+        else:
+            where = {"item_id": item["id"], "output_index": index, "content_index": 0}
+            yield event(
+                "response.output_item.added", output_index=index, item={**item, "content": []}
+            )
+            empty = {"type": "output_text", "text": "", "annotations": []}
+            yield event("response.content_part.added", **where, part=empty)
+            for i, word in enumerate(reply.text.split(" ")):
+                yield event(
+                    "response.output_text.delta", **where, delta=word if i == 0 else " " + word
+                )
+            yield event("response.output_text.done", **where, text=reply.text)
+            yield event("response.content_part.done", **where, part=item["content"][0])
+        yield event("response.output_item.done", output_index=index, item=item)
+    yield event("response.completed", response=_response(reply, model, "completed"))

@@ -63,6 +63,18 @@ def test_missing_and_wrong_keys_are_401_invalid_api_key(gw: Gateway, small: Fake
     assert not gw.records.items, "a refused key is not an accepted request"
 
 
+def test_a_key_without_the_bearer_prefix_is_told_so(gw: Gateway) -> None:
+    for value in (ADMIN_KEY, f"Token {ADMIN_KEY}", "Bearer"):
+        r = gw.post(chat(), headers={"authorization": value})
+        assert r.status_code == 401, r.text
+        error = r.json()["error"]
+        assert error["code"] == "invalid_api_key"
+        assert "expected 'Authorization: Bearer <key>'" in error["message"]
+        assert ADMIN_KEY not in r.text
+    r = gw.post(chat(), headers={"authorization": f"bearer {ADMIN_KEY}"})
+    assert r.status_code == 200, r.text
+
+
 def test_a_valid_key_is_let_in_and_recorded_by_id(gw: Gateway) -> None:
     c = OpenAI(base_url=gw.url, api_key=TEAM_KEY, max_retries=0)
     c.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])

@@ -114,8 +114,20 @@ def test_rate_limited_everywhere_passes_retry_after(
     small.enqueue(Fail(429, retry_after=3))
     large.enqueue(Fail(429, retry_after=7))
     r = post(gateway, EASY)
-    assert_envelope(r, 502, "upstream_rate_limited")
-    assert r.headers["retry-after"] == "7"
+    error = assert_envelope(r, 429, "rate_limit_exceeded")
+    assert error["type"] == "rate_limit_error"
+    assert "small-a: rate_limited; large-a: rate_limited" in error["message"]
+    assert r.headers["retry-after"] == "3"  # the soonest one of them may answer again
+
+
+def test_rate_limited_without_retry_after_still_says_when(
+    gateway: RunningGateway, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    small.enqueue(Fail(429, retry_after=0.2))
+    large.enqueue(Fail(429))
+    r = post(gateway, EASY)
+    assert_envelope(r, 429, "rate_limit_exceeded")
+    assert r.headers["retry-after"] == "1"  # an integer, never below one second
 
 
 def test_upstream_rejecting_the_request_is_not_retried(
@@ -148,3 +160,15 @@ def test_empty_and_non_object_bodies(gateway: RunningGateway, path: str) -> None
         400,
     )
     assert_envelope(httpx.post(gateway.url + path, json=[1, 2]), 400)
+
+
+@pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded"])
+def test_a_body_without_a_json_content_type_is_told_so(
+    gateway: RunningGateway, ctype: str | None
+) -> None:
+    headers = {"content-type": ctype} if ctype else {}
+    body = b'{"model": "auto", "messages": [{"role": "user", "content": "hi"}]}'
+    r = httpx.post(gateway.url + "/chat/completions", content=body, headers=headers)
+    error = assert_envelope(r, 400, "invalid_content_type")
+    assert "'Content-Type: application/json'" in error["message"]
+    assert (ctype or "no Content-Type") in error["message"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from openai import AsyncOpenAI, OpenAI
+from openai import AsyncOpenAI, NotFoundError, OpenAI
 
 from tests.support.gateway import RunningGateway
 from tests.support.upstream import FakeUpstream, Reply
@@ -89,6 +89,17 @@ def test_models_lists_every_name_a_client_may_send(gateway: RunningGateway) -> N
     ids = [m.id for m in client(gateway).models.list()]
     assert ids[:2] == ["auto", "auto:balanced"]
     assert {"auto:cost-saver", "auto:quality-first", "small-a", "large-a"} <= set(ids)
+
+
+def test_models_retrieve_finds_each_name_and_404s_the_rest(gateway: RunningGateway) -> None:
+    c = client(gateway)
+    for name in ("auto", "auto:balanced", "small-a"):
+        card = c.models.retrieve(name)
+        assert card.id == name and card.object == "model"
+    assert c.models.retrieve("large-a").model_extra["tiergate"]["tier"] == "large"  # type: ignore[index]
+    with pytest.raises(NotFoundError) as missing:
+        c.models.retrieve("gpt-17")
+    assert missing.value.code == "model_not_found"
 
 
 def test_pass_through_fields_reach_the_upstream(
@@ -193,6 +204,27 @@ async def test_async_client_and_legacy_completions(
         assert text.model == "small-a"
     assert small.history[1].path == "/v1/completions"
     assert small.history[1].body["prompt"] == "Say hi"
+
+
+def test_streamed_completions_always_carry_text(gateway: RunningGateway) -> None:
+    """The `llm` CLI concatenates every chunk's text: a chunk without one crashed it."""
+    chunks = list(
+        client(gateway).completions.create(
+            model="auto", prompt="Say hi", stream=True, stream_options={"include_usage": True}
+        )
+    )
+    texts = [choice.text for chunk in chunks for choice in chunk.choices]
+    assert all(isinstance(t, str) for t in texts), texts
+    assert "".join(texts) == "Hello from the fake upstream."
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 7
+
+
+def test_the_developer_role_reaches_an_openai_protocol_upstream(
+    gateway: RunningGateway, small: FakeUpstream
+) -> None:
+    messages = [{"role": "developer", "content": "Be brief."}, *EASY]
+    client(gateway).chat.completions.create(model="small-a", messages=messages)  # type: ignore[arg-type]
+    assert small.history[0].body["messages"] == messages
 
 
 def test_concurrent_requests_share_router_batches(gateway: RunningGateway) -> None:

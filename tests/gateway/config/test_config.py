@@ -126,7 +126,10 @@ def test_gpu_hour_pricing_charges_every_token_alike() -> None:
 def test_shipped_example_configs_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TIERGATE_SMALL_API_BASE", "http://127.0.0.1:8001/v1")
     monkeypatch.setenv("TIERGATE_LARGE_API_BASE", "http://127.0.0.1:8002/v1")
-    monkeypatch.setenv("TIERGATE_SMALL_MODEL", "qwen2.5-1.5b-instruct")  # deploy/kubernetes/base
+    # What deploy/kubernetes sets in the pod (tests/deploy checks the rendered values themselves).
+    monkeypatch.setenv("TIERGATE_SMALL_MODEL", "hosted_vllm/smollm2-135m")
+    monkeypatch.setenv("TIERGATE_SMALL_CONTEXT_TOKENS", "2048")
+    monkeypatch.setenv("TIERGATE_REDIS_URL", "redis://127.0.0.1:6379/0")
     root = REPO / "deploy"
     paths = sorted(root.glob("**/tiergate*.yaml")) + sorted(root.glob("examples/*.yaml"))
     assert paths

@@ -107,11 +107,12 @@ def test_429_with_a_long_retry_after_falls_back_at_once(
         assert r.headers["x-tiergate-fallback"] == "small-a=rate_limited"
         assert time.monotonic() - t0 < 5
         assert len(small.history) == 1 and len(large.history) == 1
-        # Everywhere rate-limited: 502 `upstream_rate_limited` with the upstream's Retry-After.
+        # Everywhere rate-limited: 429 `rate_limit_exceeded` with the upstream's Retry-After.
         small.enqueue(Fail(429, retry_after=30))
         large.enqueue(Fail(429, retry_after=30))
         r = gw.post(chat())
-        assert r.status_code == 502 and r.headers["retry-after"] == "30"
+        assert r.status_code == 429 and r.headers["retry-after"] == "30"
+        assert r.json()["error"]["code"] == "rate_limit_exceeded"
         assert gw.records.last.error_kind == "rate_limited"
     finally:
         gw.stop()

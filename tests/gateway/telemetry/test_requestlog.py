@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.storage import StorageError
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import RequestRecord
 from gateway.telemetry.requestlog import COLUMN_NAMES, DB_FILENAME, RequestLog, SqliteWriter
@@ -209,10 +210,10 @@ def test_an_older_log_gains_new_columns(tmp_path: Path) -> None:
     assert tuple(got[0].keys()) == ("request_id", "started_at", *COLUMN_NAMES[2:])
 
 
-def test_an_unusable_log_dir_fails_at_start(tmp_path: Path) -> None:
+def test_an_unusable_log_dir_fails_at_start_naming_it(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match=r"cannot open the request log .*file/logs/requests\.db"):
         RequestLog.open(blocker / "logs" / DB_FILENAME)
 
 

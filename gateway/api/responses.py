@@ -1,0 +1,34 @@
+"""`POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`: the body validated, the caller
+authenticated, the Responses service called (`gateway.chat.responses`), its outcome sent as a
+`response` object or as the typed events of the Responses API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from gateway.api.chat import ERRORS, respond
+from gateway.deps import Caller, Keys, Responses
+from gateway.protocol.openai import JSON
+from gateway.protocol.responses import ResponsesRequest
+
+router = APIRouter()
+
+
+@router.post("/v1/responses", responses=ERRORS)
+async def create_response(
+    body: ResponsesRequest, request: Request, keys: Keys, service: Responses
+) -> Response:
+    key = keys.authenticate(request.headers)  # after the body: see gateway.deps
+    return respond(await service.handle(body, request.headers, key))
+
+
+@router.get("/v1/responses/{response_id}", responses=ERRORS)
+async def get_response(response_id: str, caller: Caller, service: Responses) -> JSON:
+    return await service.store.get(response_id, caller.id if caller is not None else None)
+
+
+@router.delete("/v1/responses/{response_id}", responses=ERRORS)
+async def delete_response(response_id: str, caller: Caller, service: Responses) -> Response:
+    await service.store.delete(response_id, caller.id if caller is not None else None)
+    return JSONResponse({"id": response_id, "object": "response", "deleted": True})
