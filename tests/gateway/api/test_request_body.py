@@ -29,7 +29,13 @@ LONE = "x\ud800y"
 
 @pytest.fixture
 def gw(tmp_path: Path, small: FakeUpstream, large: FakeUpstream) -> Iterator[Gateway]:
-    gateway = start(tmp_path, config(small.url, large.url))
+    cfg = config(small.url, large.url)
+    cfg["deployments"]["embedder"] = {
+        "model": "openai/text-embedding-3-small",
+        "api_base": small.url,
+        "capabilities": {"embeddings": True},
+    }
+    gateway = start(tmp_path, cfg)
     yield gateway
     gateway.stop()
 
@@ -76,6 +82,22 @@ def post(
         ("/completions", {"model": "auto", "prompt": LONE}, "prompt"),
         ("/completions", {"model": "small-a", "prompt": ["fine", LONE]}, "prompt[1]"),
         ("/completions", {"model": "auto", "prompt": LONE, "stream": True}, "prompt"),
+        ("/responses", {"model": "auto", "input": LONE}, "input"),
+        ("/responses", {"model": "auto", "input": LONE, "stream": True}, "input"),
+        ("/responses", {"model": "small-a", "instructions": LONE, "input": "hi"}, "instructions"),
+        (
+            "/responses",
+            {
+                "model": "auto",
+                "input": [
+                    {"role": "user", "content": [{"type": "input_text", "text": "a"}]},
+                    {"role": "user", "content": [{"type": "input_text", "text": LONE}]},
+                ],
+            },
+            "input[1].content[0].text",
+        ),
+        ("/embeddings", {"model": "embedder", "input": LONE}, "input"),
+        ("/embeddings", {"model": "embedder", "input": ["fine", LONE]}, "input[1]"),
     ],
 )
 def test_a_lone_surrogate_is_a_400_naming_the_field(
