@@ -96,6 +96,58 @@ def test_a_drain_refuses_new_work_lets_running_work_finish_then_ends_the_rest(
         gw.stop()
 
 
+def read_events(url: str, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """A Responses stream's (event type, data) pairs."""
+    with httpx.stream("POST", url + "/responses", json=body, timeout=60) as r:
+        assert r.status_code == 200, r.read()
+        return [(e["type"], e) for e in map(json.loads, sse_events(r))]
+
+
+def test_a_drain_ends_responses_streams_with_their_own_events(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    """/v1/responses streams, translated from chat chunks and passed through from a native
+    deployment, end as the Responses API ends a failed stream (`error` with `shutting_down`,
+    then `response.failed`), never with chat completions' `[DONE]`; each has its record."""
+    cfg = config(small.url, large.url)
+    cfg["deployments"]["large-a"].update(
+        backend="openai-compatible", capabilities={"responses": True}
+    )
+    drain = Drain(grace_s=1.0)
+    gw = start(tmp_path, cfg, drain=drain)
+    try:
+        small.enqueue(Endless(interval_s=0.02))
+        large.enqueue(Reply(" ".join(["word"] * 400), interval_s=0.05))  # 20 s: past the grace
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            translated = pool.submit(
+                read_events, gw.url, {"model": "small-a", "input": "hi", "stream": True}
+            )
+            native = pool.submit(
+                read_events, gw.url, {"model": "large-a", "input": "hi", "stream": True}
+            )
+            arrived(small, 1)
+            arrived(large, 1)
+            time.sleep(0.3)  # both relaying
+            began = time.monotonic()
+            drain.begin()
+            ended = [translated.result(), native.result()]
+            took = time.monotonic() - began
+        for events in ended:
+            kinds = [kind for kind, _ in events]
+            assert kinds[0] == "response.created" and kinds[-2:] == ["error", "response.failed"]
+            assert events[-2][1]["code"] == "shutting_down"
+            assert "response.completed" not in kinds
+            numbers = [e["sequence_number"] for _, e in events]
+            assert numbers == list(range(len(events)))
+        assert large.history[0].path == "/v1/responses"
+        assert 0.8 < took < 4, took
+        records = gw.records.wait(2)
+        assert sorted(str(r.error_kind) for r in records) == ["shutting_down", "shutting_down"]
+        assert {r.endpoint for r in records} == {"responses"}
+    finally:
+        gw.stop()
+
+
 def keyed(small: FakeUpstream, large: FakeUpstream) -> dict[str, Any]:
     cfg = config(small.url, large.url)
     cfg["keys"] = [

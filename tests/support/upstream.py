@@ -426,6 +426,8 @@ async def _response_events(reply: Reply, model: str) -> AsyncIterator[bytes]:
             empty = {"type": "output_text", "text": "", "annotations": []}
             yield event("response.content_part.added", **where, part=empty)
             for i, word in enumerate(reply.text.split(" ")):
+                if i and reply.interval_s:
+                    await asyncio.sleep(reply.interval_s)
                 yield event(
                     "response.output_text.delta", **where, delta=word if i == 0 else " " + word
                 )
