@@ -12,6 +12,7 @@ real gateway on loopback, once per backend (issue 13, items 2, 8, 9 and 10).
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,27 @@ def test_integers_over_64_bits_and_deep_nesting_are_relayed(
     with httpx.stream("POST", gw.url + "/chat/completions", json={**body, "stream": True}) as s:
         assert s.status_code == 200
         assert sse_events(s)[-1] == "[DONE]"
+
+
+def test_integers_over_64_bits_are_relayed_on_a_responses_stream(
+    gw: Gateway, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    """The Responses API echoes the request's `tools` in its events: a schema with an integer
+    past 64 bits must not break the stream (orjson cannot write it)."""
+    tool = {
+        "type": "function",
+        "name": "pick",
+        "parameters": {"type": "integer", "maximum": 10**20 + 1},
+    }
+    body = {"model": "auto", "input": "hi", "tools": [tool], "stream": True}
+    with httpx.stream("POST", gw.url + "/responses", json=body, timeout=60) as s:
+        assert s.status_code == 200
+        events = [json.loads(e) for e in sse_events(s)]
+    assert events[-1]["type"] == "response.completed", events[-1]
+    echoed = events[0]["response"]["tools"][0]["parameters"]["maximum"]
+    assert echoed == 10**20 + 1  # exactly: not rounded through a float
+    (sent,) = small.history + large.history
+    assert sent.body["tools"][0]["function"]["parameters"]["maximum"] == 10**20 + 1
 
 
 def test_a_stream_cut_names_the_deployment_and_kind_only(
