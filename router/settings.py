@@ -1,9 +1,10 @@
 """The router's own settings: the only place `router/` reads the environment.
 
 `TIERGATE_ENCODER_PATH` (a local sentence-transformers directory instead of the bundled MiniLM),
-`TIERGATE_ENCODER_RUNTIME` (`openvino` or `torch`), `TIERGATE_OPENVINO_CACHE` (converted models)
-and `TIERGATE_CACHE_DIR` (the training embedding cache). Read afresh by each function that needs
-them, so a test's or a shell's change applies to the next load. An empty value means unset.
+`TIERGATE_ENCODER_RUNTIME` (`openvino` or `torch`), `TIERGATE_OPENVINO_CACHE` (converted models),
+`TIERGATE_CACHE_DIR` (the training embedding cache) and `TIERGATE_ROUTES_CACHE` (fitted
+operator-route classifiers). Read afresh by each function that needs them, so a test's or a
+shell's change applies to the next load. An empty value means unset.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class RouterSettings(BaseSettings):
     encoder_runtime: str | None = None
     openvino_cache: str | None = None
     cache_dir: str | None = None
+    routes_cache: str | None = None
 
     def openvino_cache_dir(self) -> Path:
         """Where converted encoders are kept: TIERGATE_OPENVINO_CACHE, else
@@ -36,3 +38,9 @@ class RouterSettings(BaseSettings):
         if self.cache_dir:
             return Path(self.cache_dir)
         return Path.home() / ".cache" / "tiergate" / "embeddings"
+
+    def routes_cache_dir(self) -> Path:
+        """Fitted route classifiers: TIERGATE_ROUTES_CACHE, else ~/.cache/tiergate/routes."""
+        if self.routes_cache:
+            return Path(self.routes_cache)
+        return Path.home() / ".cache" / "tiergate" / "routes"

@@ -21,6 +21,7 @@ import uvicorn
 import yaml
 
 from gateway.app import create_app
+from gateway.chat.scoring import Classifier
 from gateway.lifecycle import Drain
 from gateway.server import server_config
 from gateway.settings import Settings
@@ -85,7 +86,7 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
             "deployments": {n: {"backend": backend, **d} for n, d in deployments.items()},
         }
     path = tmp_path / "tiergate.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # tiers are ordered as listed
     return path
 
 
@@ -96,6 +97,7 @@ def start_gateway(
     *,
     sinks: Sequence[Telemetry] = (),
     drain: Drain | None = None,
+    classifier: Classifier | None = None,
     **settings: Any,
 ) -> RunningGateway:
     """`drain`: the app's (a test begins it to see the gateway drain); `settings`: `Settings`
@@ -103,7 +105,9 @@ def start_gateway(
     path = write_config(tmp_path, config)
     scorer = KeywordScorer()
     options = Settings(config_path=path, log_dir=tmp_path / "logs", **settings)
-    app = create_app(options, scorer=scorer, env=env or {}, sinks=sinks, drain=drain)
+    app = create_app(
+        options, scorer=scorer, env=env or {}, sinks=sinks, drain=drain, classifier=classifier
+    )
     # Served as `tiergate serve` serves it (its connection limits from `settings`), quietly.
     uvicorn_config = server_config(
         app, options, log_level="warning", timeout_graceful_shutdown=1
@@ -159,11 +163,14 @@ def start(
     config: dict[str, Any],
     env: dict[str, str] | None = None,
     drain: Drain | None = None,
+    classifier: Classifier | None = None,
     **settings: Any,
 ) -> Gateway:
     """A gateway on loopback with a `Records` sink among its telemetry sinks."""
     records = Records()
-    running = start_gateway(tmp_path, config, env, sinks=[records], drain=drain, **settings)
+    running = start_gateway(
+        tmp_path, config, env, sinks=[records], drain=drain, classifier=classifier, **settings
+    )
     return Gateway(running, records)
 
 

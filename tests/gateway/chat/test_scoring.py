@@ -45,7 +45,7 @@ async def test_a_failing_item_fails_only_its_own_request() -> None:
         await batcher.aclose()
     failed = [i for i, r in enumerate(results) if isinstance(r, BaseException)]
     assert failed == [3, 7]
-    assert all(r[0] == 0.5 for r in results if not isinstance(r, BaseException))  # type: ignore[index]
+    assert all(r.p_strong == 0.5 for r in results if not isinstance(r, BaseException))
     assert picky.calls[0] == 12, "the batch was tried whole first"
 
 
