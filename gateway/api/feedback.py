@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.api.body import BodyRoute
 from gateway.api.chat import ERRORS
-from gateway.deps import DatabaseDep, Keys, LearningDep
+from gateway.deps import BodyCaller, DatabaseDep, LearningDep
 
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 SCORES = {"good": 1.0, "bad": 0.0}
 
@@ -52,14 +53,9 @@ class FeedbackReceipt(BaseModel):
 
 @router.post("/v1/feedback", responses=ERRORS)
 async def feedback(
-    body: FeedbackRequest,
-    request: Request,
-    keys: Keys,
-    learning: LearningDep,
-    database: DatabaseDep,
+    body: FeedbackRequest, key: BodyCaller, learning: LearningDep, database: DatabaseDep
 ) -> FeedbackReceipt:
     """Score one of the calling key's requests (or stored responses) in [0, 1]."""
-    key = keys.authenticate(request.headers)  # after the body: see gateway.deps
     feedback_id, request_id = await learning.feedback(
         database, key, body.value, request_id=body.request_id, response_id=body.response_id
     )

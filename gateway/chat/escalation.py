@@ -26,7 +26,7 @@ import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,7 +44,7 @@ from gateway.chat.checks import (
 )
 from gateway.chat.ledger import Ledger
 from gateway.chat.plan import Plan
-from gateway.chat.wire import Wire
+from gateway.chat.wire import Wire, capped
 from gateway.config import ConfigError, GatewayConfig
 from gateway.protocol.openai import JSON, ChatCompletionRequest, RoutedRequest
 from gateway.telemetry.tokens import usage_of
@@ -173,10 +173,10 @@ class Escalator:
         assert spec is not None and plan.escalate_to is not None
 
         def sent(target: Target) -> UpstreamCall:
-            return json_call(wire.call(target))
+            return json_call(capped(wire.call(target), plan.completion_cap))
 
         answer = await self._attempts.complete(plan.candidates, plan.ticket, sent)
-        call = wire.call(answer.target)
+        call = sent(answer.target)
         if plan.tier(answer.target) in plan.escalation_tiers:
             return Decided(answer, escalate=False)  # the cheaper tiers all failed: nothing to judge
         if call.endpoint not in ("chat", "completions"):
@@ -198,7 +198,9 @@ class Escalator:
         """The escalation tier's JSON answer, the cheaper one recorded as discarded; if no
         deployment of the escalation tier answers, the cheaper answer after all."""
         try:
-            answer = await self._attempts.complete(plan.escalation, plan.ticket, wire.call)
+            answer = await self._attempts.complete(
+                plan.escalation, plan.ticket, lambda t: capped(wire.call(t), plan.completion_cap)
+            )
         except Exhausted as exc:
             ledger.escalation_failed(exc.failures[-1][1].kind if exc.failures else "no_route")
             return decided.answer
@@ -220,7 +222,7 @@ def json_call(call: UpstreamCall) -> UpstreamCall:
     if "stream_options" not in call.params:
         return call
     params = {k: v for k, v in call.params.items() if k != "stream_options"}
-    return UpstreamCall(call.endpoint, params, call.extra, call.injected)
+    return replace(call, params=params)
 
 
 def _contract(request: RoutedRequest) -> dict[str, Any]:

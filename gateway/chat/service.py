@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.access.allowance import StreamAllowance
 from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
 from gateway.access.request_limits import check_request
@@ -38,13 +39,14 @@ from gateway.chat.learning import Learning
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
-from gateway.chat.wire import ChatWire, Wire
+from gateway.chat.wire import ChatWire, Wire, capped
 from gateway.config import GatewayConfig
+from gateway.lifecycle import Drain, ShuttingDown
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
-from gateway.telemetry.tokens import usage_of
-from gateway.upstream.base import Backend, Target
+from gateway.telemetry.tokens import reservation_estimate, usage_of
+from gateway.upstream.base import Backend, Target, UpstreamCall
 
 
 @dataclass
@@ -65,14 +67,17 @@ class ChatService:
         attempts: Attempts,
         quota: Quota,
         sinks: Sequence[Telemetry],
+        drain: Drain | None = None,
         escalation: Escalation | None = None,
         *,
         keepalive_s: float = KEEPALIVE_S,
         learning: Learning | None = None,
     ) -> None:
-        """`escalation`: judges cheaper answers in escalation mode; `keepalive_s`: between SSE
-        comments while a streamed answer is held back; `learning`: what follows an answer."""
+        """`drain`: the process's drain (SIGTERM); `escalation`: judges cheaper answers in
+        escalation mode; `keepalive_s`: between SSE comments while a streamed answer is held
+        back; `learning`: what follows an answer."""
         self._config = config
+        self._drain = drain if drain is not None else Drain()
         self._planner = planner
         self._attempts = attempts
         self._quota = quota
@@ -96,6 +101,8 @@ class ChatService:
         how another dialect (the Responses API, `gateway.chat.responses`) reaches deployments and
         comes back, for a `request` translated to chat completions; default: `endpoint` as it
         came."""
+        if self._drain.draining:  # not accepted: no record, the client retries elsewhere
+            raise ShuttingDown()
         wire = wire if wire is not None else ChatWire(endpoint, request)
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
@@ -138,7 +145,11 @@ class ChatService:
     async def _complete(
         self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, wire.call)
+        def call_for(target: Target) -> UpstreamCall:
+            return capped(wire.call(target), plan.completion_cap)
+
+        async with self._drain.bounded():
+            answer = await self._attempts.complete(plan.candidates, plan.ticket, call_for)
         return self._answered(plan, wire, answer, request, ledger)
 
     def _answered(
@@ -165,14 +176,25 @@ class ChatService:
         self, plan: Plan, wire: Wire, request: RoutedRequest, ledger: Ledger
     ) -> Outcome:
         keep_text = self._learning is not None and self._learning.wants(plan)
+        prompt_chars = request.prompt_chars()
 
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
-            relay = wire.relay(target, backend.stream(target, wire.call(target)))
+            allowance = StreamAllowance.of(
+                self._quota,
+                plan.ticket,
+                target.deployment.price,
+                prompt_tokens=reservation_estimate(prompt_chars),
+                block=plan.completion_cap or self._config.limits.reserve_completion_tokens,
+            )
+            call = capped(wire.call(target), plan.completion_cap)
+            chunks = backend.stream(target, call)
+            relay = wire.relay(target, chunks, allowance=allowance, drain=self._drain)
             if keep_text:
                 relay.keep_text()
             return relay
 
-        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
+        async with self._drain.bounded():
+            opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)
@@ -195,10 +217,11 @@ class ChatService:
         """The cheaper answer, judged; the escalation tier's when it fails."""
         escalator = self._escalator
         if not request.stream:
-            decided = await escalator.cheaper(plan, wire, request, ledger)
-            answer = decided.answer
-            if decided.escalate:
-                answer = await escalator.escalate(plan, wire, decided, request, ledger)
+            async with self._drain.bounded():
+                decided = await escalator.cheaper(plan, wire, request, ledger)
+                answer = decided.answer
+                if decided.escalate:
+                    answer = await escalator.escalate(plan, wire, decided, request, ledger)
             return self._answered(plan, wire, answer, request, ledger)
         task = asyncio.create_task(self._held_answer(plan, wire, request, ledger))
         try:
@@ -226,7 +249,8 @@ class ChatService:
     ) -> tuple[dict[str, str], EventSource]:
         """A streamed request's decided answer: the kept cheaper one replayed, or the escalation
         tier's live stream (the cheaper one if that tier cannot answer)."""
-        decided = await self._escalator.cheaper(plan, wire, request, ledger)
+        async with self._drain.bounded():
+            decided = await self._escalator.cheaper(plan, wire, request, ledger)
         if decided.escalate:
             plan.candidates = plan.escalation
             try:

@@ -200,6 +200,7 @@ class CountingEncoder:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name, self.dimension = inner.name, inner.dimension
+        self.max_seq_length = inner.max_seq_length
         self.seen: list[str] = []
 
     def encode(self, texts: Any, batch_size: int = 64, max_length: int | None = None) -> Any:

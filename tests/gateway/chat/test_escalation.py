@@ -128,6 +128,33 @@ def test_a_client_cap_is_not_a_truncation(gateway: Gateway, small: FakeUpstream)
     assert r.status_code == 200 and "x-tiergate-escalated" not in r.headers
 
 
+def test_a_cap_the_gateway_injected_for_a_budget_is_not_a_truncation(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    """A key with a budget gets a completion cap the client never set (`plan.completion_cap`):
+    an answer that stops there is the gateway's doing, not the model's failure. The same answer
+    for a key without limits, under no cap at all, escalates."""
+    config = escalating_config(small, large)
+    config["keys"] = [
+        {"id": "capped", "key_env": "CAPPED", "budget_usd": 10.0},
+        {"id": "free", "key_env": "FREE"},
+    ]
+    gateway = start(tmp_path, config, {"CAPPED": "capped-secret", "FREE": "free-secret"})
+    try:
+        body = {"model": "auto", "messages": [{"role": "user", "content": "Say hello"}]}
+        small.enqueue(Reply(text="The answer is", finish_reason="length"))
+        capped = gateway.post(body, key="capped-secret")
+        assert capped.status_code == 200, capped.text
+        assert "x-tiergate-escalated" not in capped.headers
+        sent = small.history[-1].body
+        assert sent.get("max_completion_tokens") or sent.get("max_tokens")
+        small.enqueue(Reply(text="The answer is", finish_reason="length"))
+        free = gateway.post(body, key="free-secret")
+        assert free.headers["x-tiergate-escalated"] == "truncated"
+    finally:
+        gateway.stop()
+
+
 def test_both_answers_are_paid_for_and_recorded(
     gateway: Gateway, small: FakeUpstream, large: FakeUpstream
 ) -> None:
