@@ -343,19 +343,14 @@ class GatewayConfig(_Strict):
 
     def _learning_resolves(self) -> None:
         """Escalation tiers and shadow judges name what the config declares."""
-        tiers = [*self.tiers, *TIER_ALIASES]
+        tiers, known = [*self.tiers, *TIER_ALIASES], ", ".join(sorted(self.deployments))
         for name, policy in self.policies.items():
             if policy.escalate is not None and policy.escalate.to not in tiers:
-                raise ValueError(
-                    f"policies.{name}.escalate.to names tier {policy.escalate.to!r}; tiers: "
-                    f"{', '.join(tiers)}"
-                )
+                to = policy.escalate.to
+                raise ValueError(f"policies.{name}.escalate.to names tier {to!r}; tiers: {tiers}")
             if policy.shadow is not None and policy.shadow.judge not in self.deployments:
-                known = ", ".join(sorted(self.deployments))
-                raise ValueError(
-                    f"policies.{name}.shadow.judge names deployment {policy.shadow.judge!r}; "
-                    f"declared: {known}"
-                )
+                judge = policy.shadow.judge
+                raise ValueError(f"policies.{name}.shadow.judge {judge!r}; deployments: {known}")
 
     def _keys_resolve(self) -> None:
         ids = [k.id for k in self.keys]

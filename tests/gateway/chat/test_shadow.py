@@ -184,3 +184,19 @@ def test_requests_with_protected_personal_data_are_never_shadowed(
         assert all("jane.doe" not in str(seen.body) for seen in (*large.history, *judge.history))
     finally:
         gateway.stop()
+
+
+def test_text_is_kept_only_when_the_operator_opts_in(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream, judge: FakeUpstream
+) -> None:
+    small.default = Reply(text="a small answer")
+    judge.default = Reply(text="A")
+    gateway = start(tmp_path, shadow_config(small, large, judge), outcome_content=True)
+    try:
+        request_id = ask(gateway, "Suggest a name for my cat")
+        (row,) = outcomes(tmp_path, 1)
+        assert row.request_id == request_id and row.content is not None
+        assert row.content["answer"] == "a small answer"
+        assert "Suggest a name for my cat" in str(row.content["request"])
+    finally:
+        gateway.stop()
