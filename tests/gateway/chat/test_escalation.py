@@ -351,21 +351,22 @@ def test_the_responses_api_escalates_and_replays_kept_answers_as_typed_events(
 ) -> None:
     from openai import OpenAI
 
-    client = OpenAI(base_url=gateway.url, api_key="unused", max_retries=0)
-    small.enqueue(Reply(text=LOOP))
-    large.enqueue(Reply(text="A large answer."))
-    raw = client.responses.with_raw_response.create(model="auto", input="Say hi")
-    assert raw.headers["x-tiergate-escalated"] == "degenerate"
-    assert raw.parse().output_text == "A large answer."
+    # Closed at the end: an open client keeps its pooled connections until garbage collection.
+    with OpenAI(base_url=gateway.url, api_key="unused", max_retries=0) as client:
+        small.enqueue(Reply(text=LOOP))
+        large.enqueue(Reply(text="A large answer."))
+        raw = client.responses.with_raw_response.create(model="auto", input="Say hi")
+        assert raw.headers["x-tiergate-escalated"] == "degenerate"
+        assert raw.parse().output_text == "A large answer."
 
-    small.enqueue(Reply(text="one two three", prompt_tokens=5, completion_tokens=3))
-    events = list(client.responses.create(model="auto", input="Count", stream=True))
-    kinds = [e.type for e in events]
-    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
-    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
-    assert "".join(deltas) == "one two three"
-    final = events[-1].response  # type: ignore[union-attr]
-    assert final.usage.output_tokens == 3 and final.model == "small-a"
+        small.enqueue(Reply(text="one two three", prompt_tokens=5, completion_tokens=3))
+        events = list(client.responses.create(model="auto", input="Count", stream=True))
+        kinds = [e.type for e in events]
+        assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+        deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+        assert "".join(deltas) == "one two three"
+        final = events[-1].response  # type: ignore[union-attr]
+        assert final.usage.output_tokens == 3 and final.model == "small-a"
     escalated, kept = gateway.records.wait(2)
     assert escalated.endpoint == kept.endpoint == "responses"
     assert kept.stream and kept.escalated is None and kept.escalation_tier == "large"
