@@ -9,6 +9,9 @@ SSE when the body asks for a stream, usage always included) and `GET /v1/models`
 delay (`--latency-ms`) standing in for model time. `--chunk-delay-ms` paces a stream's events (one
 per word) that far apart, so a stream lasts as long as a model's would (the failover proof needs
 streams in flight when a replica dies); without it the whole stream goes in one write.
+`--json-takes-stream-time` makes a JSON answer wait as long as its stream would take to the last
+event (a model generates the whole answer either way: bench/escalation.py needs that, since
+escalation mode asks the cheaper tier for JSON where the client asked for a stream).
 
 Run: `python -m bench.upstream --port 9000 --latency-ms 0`.
 """
@@ -129,10 +132,19 @@ class Answers:
 class UpstreamProtocol(asyncio.Protocol):
     """One client connection: parse requests with httptools, answer each after the delay."""
 
-    def __init__(self, answers: Answers, delay_s: float, chunk_delay_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        answers: Answers,
+        delay_s: float,
+        chunk_delay_s: float = 0.0,
+        json_takes_stream_time: bool = False,
+    ) -> None:
         self._answers = answers
         self._delay = delay_s
         self._chunk_delay = chunk_delay_s
+        self._json_delay = delay_s
+        if json_takes_stream_time:
+            self._json_delay += chunk_delay_s * (len(answers.chat_stream) - 1)
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
@@ -165,8 +177,9 @@ class UpstreamProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         answer = self._answer(self._url, b"".join(self._body))
         keep_alive = self._parser.should_keep_alive()
-        if self._delay > 0:
-            self._loop.call_later(self._delay, self._send, answer, keep_alive)
+        delay = self._delay if isinstance(answer, list) else self._json_delay
+        if delay > 0:
+            self._loop.call_later(delay, self._send, answer, keep_alive)
         else:
             self._send(answer, keep_alive)
 
@@ -205,11 +218,20 @@ class UpstreamProtocol(asyncio.Protocol):
             self._transport.close()
 
 
-async def serve(host: str, port: int, delay_s: float, chunk_delay_s: float = 0.0) -> None:
+async def serve(
+    host: str,
+    port: int,
+    delay_s: float,
+    chunk_delay_s: float = 0.0,
+    json_takes_stream_time: bool = False,
+) -> None:
     answers = Answers()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: UpstreamProtocol(answers, delay_s, chunk_delay_s), host, port, backlog=1024
+        lambda: UpstreamProtocol(answers, delay_s, chunk_delay_s, json_takes_stream_time),
+        host,
+        port,
+        backlog=1024,
     )
     async with server:
         await server.serve_forever()
@@ -221,8 +243,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--json-takes-stream-time",
+        action="store_true",
+        help="JSON answers wait as long as the paced stream would take to its last event",
+    )
     args = parser.parse_args(argv)
-    uvloop.run(serve(args.host, args.port, args.latency_ms / 1000, args.chunk_delay_ms / 1000))
+    uvloop.run(
+        serve(
+            args.host,
+            args.port,
+            args.latency_ms / 1000,
+            args.chunk_delay_ms / 1000,
+            args.json_takes_stream_time,
+        )
+    )
 
 
 if __name__ == "__main__":

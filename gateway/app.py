@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
+from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
@@ -24,14 +27,19 @@ from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
 from gateway.access.request_limits import BodySizeLimit
-from gateway.api import admin, chat, embeddings, health, models, responses
+from gateway.api import admin, chat, embeddings, feedback, health, models, responses
 from gateway.api.models import catalogue
 from gateway.chat.attempt import Attempts
 from gateway.chat.embeddings import EmbeddingsService
+from gateway.chat.escalation import AnswerVerifier, Escalation, build_escalation
+from gateway.chat.learning import Learning
+from gateway.chat.outcomes import OutcomeKeeper, RecentAnswers
 from gateway.chat.plan import Planner
+from gateway.chat.reload import FileGeneration, Generation, Reloader, StoreGeneration
 from gateway.chat.responses import ResponsesService
 from gateway.chat.scoring import BatchingScorer, Classifier, Scorer, load_classifier
 from gateway.chat.service import ChatService
+from gateway.chat.shadow import ShadowBudget, ShadowJudge
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.deps import metrics_access
 from gateway.lifecycle import Drain, Readiness
@@ -52,6 +60,7 @@ from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
 from gateway.upstream.probes import UpstreamStatus
 from policies import build_policies
+from router import Router
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,7 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     env: Mapping[str, str] | None = None,
     sinks: Sequence[Telemetry] = (),
+    verifiers: Mapping[str, AnswerVerifier] | None = None,
     drain: Drain | None = None,
     classifier: Classifier | None = None,
 ) -> FastAPI:
@@ -81,8 +91,10 @@ def create_app(
     backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
     `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
     `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
-    request log); the caller owns them. `drain`: the process's drain, which SIGTERM begins
-    (`gateway.server`); default: one of `settings.drain_grace_s` that nothing begins.
+    request log); the caller owns them. `verifiers`: answer verifiers by the name policies give
+    in `escalate.verifier` (default: loaded, `default` being the shipped one). `drain`: the
+    process's drain, which SIGTERM begins (`gateway.server`); default: one of
+    `settings.drain_grace_s` that nothing begins.
     """
     config = load_config(settings.config_path)
     variables = environ() if env is None else env
@@ -94,6 +106,8 @@ def create_app(
         classifier = load_classifier(config, scorer)
     _check_classifier(config, classifier)
     policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
+    encoder = scorer.encoder if isinstance(scorer, Router) else None
+    escalation = build_escalation(config, verifiers, encoder)
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
     # The database (request log, stored responses, outcomes): migrated now, shared by all.
@@ -101,6 +115,23 @@ def create_app(
     wants_database = settings.request_log or config.responses.store
     database = Database.open(database_url(settings, config)) if wants_database else None
     telemetry = build_telemetry(settings, config, database)
+    retention = settings.outcome_retention_days
+    keeper = OutcomeKeeper(
+        database,
+        scorer,
+        _feature_verifier(escalation, encoder) if database is not None else None,
+        retention_s=None if retention is None else retention * 86400.0,
+        keep_content=settings.outcome_content,
+    )
+    reloader = Reloader(
+        config,
+        scorer,
+        policies,
+        escalation,
+        keeper,
+        artifact_dir=settings.router_artifact,
+        cache_size=settings.router_cache_size,
+    )
     keys = KeyRing.from_config(
         config.keys, variables, metrics_require_key=config.limits.metrics_require_key
     )
@@ -125,8 +156,38 @@ def create_app(
         quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
         attempts = Attempts(live, breakers, concurrency, quota)
         planner = Planner(config, policies, balancer, batcher, quota)
+        quality = next((s.quality for s in telemetry.sinks if isinstance(s, GatewayMetrics)), None)
+        shadow = None
+        if any(p.shadow is not None for p in config.policies.values()):
+            capable = config.tiers[config.tier_order()[-1]].deployments
+            shadow = ShadowJudge(
+                config,
+                attempts,
+                [balancer.targets[name] for name in capable],
+                balancer.targets,
+                ShadowBudget(quota.store),
+                keeper,
+                quality,
+            )
+        learning = Learning(
+            keeper,
+            shadow,
+            quality,
+            recent=RecentAnswers(settings.recent_answers),
+            reserve_tokens=config.limits.reserve_completion_tokens,
+            tiers=config.tier_order(),
+        )
+        app.state.learning = learning
         app.state.service = ChatService(
-            config, planner, attempts, quota, [*telemetry.sinks, *sinks], drain
+            config,
+            planner,
+            attempts,
+            quota,
+            [*telemetry.sinks, *sinks],
+            drain,
+            escalation,
+            keepalive_s=settings.escalation_keepalive_s,
+            learning=learning,
         )
         stored = (
             DatabaseResponseStore(database, retention_days=config.responses.retention_days)
@@ -139,6 +200,15 @@ def create_app(
         )
         app.state.quota = quota
         app.state.status = UpstreamStatus(http, config, balancer.targets, breakers)
+        generation: Generation = (
+            StoreGeneration(quota.store)
+            if config.redis_url
+            else FileGeneration(settings.log_dir / "reload-generation")
+        )
+        reloader.attach(batcher, planner, generation)
+        await reloader.start()
+        watcher = asyncio.create_task(reloader.watch(settings.reload_poll_s), name="reload-watch")
+        hangup = _on_hangup(reloader)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
         registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
         for registry in registries:
@@ -154,6 +224,11 @@ def create_app(
         finally:
             for registry in registries:
                 registry.unregister(collector)
+            hangup()
+            watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await watcher
+            await learning.aclose()
             await quota.aclose()
             await batcher.aclose()
             for sink in telemetry.sinks:
@@ -170,18 +245,19 @@ def create_app(
                     await backend.aclose()
 
     def current_catalogue() -> ModelList:
-        return catalogue(config, policies, balancer, dict(scorer.info))
+        return catalogue(config, reloader.policies, balancer, dict(reloader.scorer.info))
 
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
     app.state.readiness = readiness
     app.state.database = database
+    app.state.reloader = reloader
     app.state.catalogue = current_catalogue
     app.state.limits = config.limits
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(HeaderAuthentication, keys=keys)  # outermost: before the body is read
     install_error_handlers(app)
-    for module in (chat, responses, embeddings, models, health, admin):
+    for module in (chat, responses, embeddings, models, health, admin, feedback):
         app.include_router(module.router)
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])
@@ -194,6 +270,49 @@ def _check_classifier(config: GatewayConfig, classifier: Classifier | None) -> N
             f"the route classifier knows {list(classifier.names)}; the config's routes are "
             f"{list(config.routes)}"
         )
+
+
+def _on_hangup(reloader: Reloader) -> Callable[[], None]:
+    """SIGHUP reloads the artifacts everywhere (in the main thread's loop only: tests serve
+    apps from other threads). Returns what undoes it."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[Any]] = set()
+
+    def hangup() -> None:
+        task = loop.create_task(_reload_logged(reloader))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return lambda: None
+
+    def undo() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return undo
+
+
+async def _reload_logged(reloader: Reloader) -> None:
+    try:
+        await reloader.reload_everywhere()
+    except Exception as exc:
+        log.error("SIGHUP: reload failed: %s", exc)
+
+
+def _feature_verifier(escalation: Escalation, encoder: Any) -> AnswerVerifier | None:
+    """The verifier whose features outcome rows keep: a policy's (the first named), else the
+    shipped one on the router's encoder; None without a trained router (no encoder)."""
+    if escalation.verifiers:
+        return next(iter(escalation.verifiers.values()))
+    if encoder is None:
+        return None
+    from router import load_verifier
+
+    return load_verifier(encoder=encoder)
 
 
 CONTENT_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai", "httpcore")

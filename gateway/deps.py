@@ -19,6 +19,8 @@ from gateway.access.authenticate import STATE_KEY
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
 from gateway.chat.embeddings import EmbeddingsService
+from gateway.chat.learning import Learning
+from gateway.chat.reload import Reloader
 from gateway.chat.responses import ResponsesService
 from gateway.chat.service import ChatService
 from gateway.config import Limits
@@ -60,6 +62,14 @@ def _database(request: Request) -> Database | None:
     return cast(Database | None, request.app.state.database)
 
 
+def _learning(request: Request) -> Learning:
+    return cast(Learning, request.app.state.learning)
+
+
+def _reloader(request: Request) -> Reloader:
+    return cast(Reloader, request.app.state.reloader)
+
+
 def _models(request: Request) -> ModelList:
     catalogue = cast(Callable[[], ModelList], request.app.state.catalogue)
     return catalogue()
@@ -72,6 +82,10 @@ Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
 StatusDep = Annotated[UpstreamStatus, Depends(_status)]
+LearningDep = Annotated[Learning, Depends(_learning)]
+"""Feedback, and what follows an answer (`gateway.chat.learning`)."""
+ReloaderDep = Annotated[Reloader, Depends(_reloader)]
+"""Swaps in retrained artifacts (`gateway.chat.reload`)."""
 DatabaseDep = Annotated[Database | None, Depends(_database)]
 """The gateway's database (`gateway.storage.Database`); None when the request log is off."""
 Models = Annotated[ModelList, Depends(_models)]

@@ -141,6 +141,37 @@ class Settings(_Shared):
     )
     metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")
 
+    # Escalation mode, shadow judging, feedback (issue 15).
+    escalation_keepalive_s: float = Field(
+        5.0,
+        gt=0,
+        description="while a streamed answer is held back for its checks: seconds between SSE "
+        "keep-alive comments (and before the response's headers are sent without the route)",
+    )
+    outcome_retention_days: float | None = Field(
+        30.0,
+        gt=0,
+        description="days outcome rows (embeddings, answer features, verdicts) are kept; "
+        "unset: until deleted",
+    )
+    outcome_content: bool = Field(
+        False,
+        description="also keep the prompt and answer text of shadowed and feedback requests in "
+        "their outcome rows (off: only embeddings and answer features)",
+    )
+    reload_poll_s: float = Field(
+        2.0,
+        gt=0,
+        description="seconds between looks at the reload generation, through which a reload "
+        "asked of one worker (POST /admin/router/reload, SIGHUP) reaches every other",
+    )
+    recent_answers: int = Field(
+        1024,
+        ge=0,
+        description="answered requests each process remembers (one hour at most, in memory) so "
+        "that feedback on them is stored with their embedding and answer features",
+    )
+
 
 class CommandSettings(_Shared):
     """What `tiergate up`, `tiergate models prepare` and `tiergate logs` read."""

@@ -4,7 +4,8 @@ Pure decisions only: no HTTP, no embeddings, no files, no environment. `policies
 nouns, `policies.rules` the rule registry and the built-in rules, `policies.engine` how a decision
 is made, `policies.admission` the choices around a key's limits (downgrades, forced tiers),
 `policies.modality` the `vision` rule (images and audio go to tiers that take them),
-`policies.pii` how personal data is found and replaced in the text the gateway hands over. The
+`policies.pii` how personal data is found and replaced in the text the gateway hands over,
+`policies.escalation` when a cheaper answer is checked or shadowed. The
 gateway's YAML format lives in `gateway.config`, which embeds `PolicySpec`.
 """
 
@@ -18,6 +19,7 @@ from policies.admission import (
     reservation_costs,
 )
 from policies.engine import Policy, build_policies
+from policies.escalation import escalation_tier, escalation_tiers, shadowed
 from policies.modality import accepts
 from policies.rules import Narrow, Pick, Rule, Verdict, register_rule, registered_rules
 from policies.types import (
@@ -25,12 +27,14 @@ from policies.types import (
     TIER_ALIASES,
     TIERS,
     Decision,
+    EscalateSpec,
     Modality,
     NoEligibleTier,
     PiiAction,
     PolicySpec,
     RouteRequest,
     RouteTarget,
+    ShadowSpec,
     TierFacts,
     TierName,
 )
@@ -42,6 +46,7 @@ __all__ = [
     "TIER_ALIASES",
     "Decision",
     "Downgrade",
+    "EscalateSpec",
     "InvalidTier",
     "Modality",
     "Narrow",
@@ -53,6 +58,7 @@ __all__ = [
     "RouteRequest",
     "RouteTarget",
     "Rule",
+    "ShadowSpec",
     "TierFacts",
     "TierName",
     "Verdict",
@@ -60,8 +66,11 @@ __all__ = [
     "after_downgrade",
     "build_policies",
     "downgrades",
+    "escalation_tier",
+    "escalation_tiers",
     "forced_tier",
     "register_rule",
     "registered_rules",
     "reservation_costs",
+    "shadowed",
 ]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TierName = str
 """A tier's name as the config spells it; checked against the config, not against a fixed list."""
@@ -39,6 +39,50 @@ on tiers whose deployments are local (refusing it when none can serve it), or re
 with a placeholder before a non-local deployment sees it."""
 
 
+DEFAULT_CHECKS: tuple[str, ...] = (
+    "json_schema",
+    "tool_arguments",
+    "code_syntax",
+    "degenerate",
+    "truncated",
+)
+"""The answer checks an escalating policy runs when it lists none (the gateway owns the checks
+themselves and refuses a name it does not know at start)."""
+
+
+class EscalateSpec(BaseModel):
+    """Escalation mode: the cheaper tier answers first, and its whole answer is checked before the
+    client sees a byte; on a failed check, or a verifier score above `verifier_threshold`, the
+    tier `to` answers instead."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: TierName = MOST_CAPABLE
+    """Any tier of the config, or `most_capable` (the default) / `cheapest`."""
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    verifier: str | None = None
+    """`default` (the shipped verifier), a verifier artifact's directory, or None (`none`):
+    checks only."""
+    verifier_threshold: float = Field(0.5, ge=0, le=1)
+
+    @field_validator("verifier", mode="before")
+    @classmethod
+    def _none_is_none(cls, value: Any) -> Any:
+        return None if value in ("none", "") else value
+
+
+class ShadowSpec(BaseModel):
+    """Shadow judging: for `fraction` of the requests a cheaper tier answered, after the client has
+    its answer, the most capable tier answers too and the `judge` deployment compares the two
+    (both orders); never past `daily_budget_usd` a UTC day, shared by every worker and replica."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fraction: float = Field(0.02, ge=0, le=1)
+    judge: str = Field(min_length=1)
+    daily_budget_usd: float = Field(5.0, gt=0)
+
+
 class PolicySpec(BaseModel):
     """A named policy. Exactly one of `threshold` and `target_strong_fraction` decides the tier."""
 
@@ -57,6 +101,10 @@ class PolicySpec(BaseModel):
     on_over_rate: Literal["reject", "downgrade"] = "reject"
     """A key over its rpm or tpm: 429, or the cheapest tier, counted against the key's overflow
     counters (the same limits again); past those too, 429 (see `gateway.access.quota`)."""
+    escalate: EscalateSpec | None = None
+    """Escalation mode (`policies.escalation`); None: the routed tier's answer is final."""
+    shadow: ShadowSpec | None = None
+    """Shadow judging (`gateway.chat.shadow`); None: off."""
 
     @model_validator(mode="after")
     def _one_way_to_decide(self) -> PolicySpec:

@@ -3,14 +3,16 @@
 ``load_router()`` gives a Router for the shipped artifact; ``Router.score`` scores a batch of
 prompts or messages lists; ``Router.threshold_for_fraction`` turns a target strong-call fraction
 into a threshold. ``load_routes(specs, encoder)`` gives the operator-route classifier, ``Routes``,
-which classifies the vectors ``Router.embed`` already computed. Importing this package loads neither
-torch nor the encoder: load_router does.
+which classifies the vectors ``Router.embed`` already computed. ``load_verifier()`` gives the answer
+Verifier (``Verifier.score``: p_escalate). Importing this package loads neither torch nor the
+encoder: load_router does.
 """
 
 from router.conversation import Item
 from router.errors import RouterError
 from router.model import Embedded, Router, load_router
 from router.routes import RouteMatch, Routes, load_routes
+from router.verifier import Verifier, load_verifier
 
 __all__ = [
     "Embedded",
@@ -19,6 +21,8 @@ __all__ = [
     "Router",
     "RouterError",
     "Routes",
+    "Verifier",
     "load_router",
     "load_routes",
+    "load_verifier",
 ]

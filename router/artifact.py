@@ -127,23 +127,27 @@ class Artifact:
         body["checksum"] = "sha256:" + _digest(body)
         return body
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``router.json`` into ``directory`` atomically (temp file, then rename)."""
+    def save(self, directory: str | Path, file_name: str = ARTIFACT_FILE) -> Path:
+        """Write ``router.json`` (or ``file_name``) into ``directory`` atomically."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        target = directory / ARTIFACT_FILE
+        target = directory / file_name
         write_atomic(target, json.dumps(self.to_json(), indent=1, sort_keys=True) + "\n")
         return target
 
 
 def load_artifact(
-    directory: str | Path, encoder_name: str | None = None, encoder_dimension: int | None = None
+    directory: str | Path,
+    encoder_name: str | None = None,
+    encoder_dimension: int | None = None,
+    file_name: str = ARTIFACT_FILE,
 ) -> Artifact:
     """Read and check an artifact; RouterError on a corrupted, foreign or mismatched one.
 
     With ``encoder_name``/``encoder_dimension``, also refuse an artifact trained on another encoder.
+    ``file_name``: ``router.json``, or ``verifier.json`` for the answer verifier (same format).
     """
-    path = Path(directory) / ARTIFACT_FILE
+    path = Path(directory) / file_name
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -11,8 +11,8 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from gateway.api.body import BodyRoute
+from gateway.chat.held import EventSource
 from gateway.chat.service import Outcome
-from gateway.chat.stream import StreamLease
 from gateway.deps import BodyCaller, Service
 from gateway.protocol.openai import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
@@ -28,7 +28,7 @@ class EventStream(StreamingResponse):
     """A stream that closes its lease however the response ends: a client that leaves before the
     first byte never starts the stream, so the stream's own cleanup never runs."""
 
-    def __init__(self, lease: StreamLease, headers: dict[str, str]) -> None:
+    def __init__(self, lease: EventSource, headers: dict[str, str]) -> None:
         super().__init__(lease.events(), media_type="text/event-stream", headers=headers)
         self._lease = lease
 

@@ -197,7 +197,7 @@ class Ledger:
         rec = self._rec
         rec.prompt_tokens, rec.completion_tokens = prompt, completion
         rec.tokens_estimated = estimated
-        rec.cost_usd = price.cost(prompt, completion)
+        rec.cost_usd = price.cost(prompt, completion) + rec.discarded_cost_usd
         rec.counterfactual_cost_usd = self._large_price.cost(prompt, completion)
 
     @_until_finished
@@ -220,6 +220,38 @@ class Ledger:
             rec.error_kind = cut
         if client_aborted:
             rec.status_code = 499
+
+    # --- escalation mode ------------------------------------------------------------------------
+
+    @_until_finished
+    def judged(
+        self,
+        escalation_tier: TierName,
+        reason: str | None,
+        p_escalate: float | None,
+        seconds: float,
+    ) -> None:
+        """The cheaper answer was judged: kept (`reason` None) or to escalate, and why."""
+        rec = self._rec
+        rec.escalation_tier, rec.escalated = escalation_tier, reason
+        rec.p_escalate, rec.check_s = p_escalate, seconds
+
+    @_until_finished
+    def discarded(
+        self, deployment: str, tier: TierName | None, price: Price, prompt: int, completion: int
+    ) -> None:
+        """The cheaper answer from `deployment` was thrown away: its tokens and cost stay the
+        request's (`usage` adds the cost of the answer served)."""
+        rec = self._rec
+        rec.discarded_deployment, rec.discarded_tier = deployment, tier
+        rec.discarded_prompt_tokens, rec.discarded_completion_tokens = prompt, completion
+        rec.discarded_cost_usd = price.cost(prompt, completion)
+        rec.discarded_s = time.perf_counter() - self._started
+
+    @_until_finished
+    def escalation_failed(self, kind: str) -> None:
+        """No deployment of the escalation tier answered: the cheaper answer is served."""
+        self._rec.escalation_error = kind
 
     # --- no answer ------------------------------------------------------------------------------
 
@@ -259,6 +291,7 @@ class Ledger:
             rec.overhead_s = max(0.0, rec.latency_s - rec.upstream_latency_s)
         if self._ticket is not None:
             used = rec.prompt_tokens + rec.completion_tokens
+            used += rec.discarded_prompt_tokens + rec.discarded_completion_tokens
             self._quota.settle(self._ticket, used, rec.cost_usd)
         for sink in self._sinks:
             try:

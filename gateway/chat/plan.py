@@ -43,6 +43,8 @@ from policies import (
     TierName,
     after_downgrade,
     downgrades,
+    escalation_tier,
+    escalation_tiers,
     forced_tier,
     reservation_costs,
 )
@@ -76,9 +78,22 @@ class Plan:
     """Values replaced by placeholders, by kind, for non-local deployments (`Planner.private`)."""
     chars: int = 0
     """The request's text length (what scanning it for personal data costs)."""
+    escalate_to: TierName | None = None
+    """Escalation mode: the tier that answers when the cheaper answer fails its checks."""
+    escalation: list[Target] = field(default_factory=list)
+    """The deployments an escalated request tries, in order (`escalate_to`'s, then beyond; only
+    local ones when the request must stay local)."""
 
     def tier(self, target: Target) -> TierName | None:
         return self.tier_of.get(target.name)
+
+    def tier_of_name(self, deployment: str | None) -> TierName | None:
+        return self.tier_of.get(deployment) if deployment is not None else None
+
+    @property
+    def escalation_tiers(self) -> set[TierName]:
+        """The tiers whose answers are final in escalation mode."""
+        return {t for t in (self.tier(target) for target in self.escalation) if t is not None}
 
 
 class Planner:
@@ -97,6 +112,10 @@ class Planner:
         self._quota = quota
         self._tiers = config.tier_order()
         self.detector = Detector(config.pii_patterns)
+
+    def use_policies(self, policies: Mapping[str, Policy]) -> None:
+        """Policies rebuilt after a router reload (thresholds from its calibration)."""
+        self._policies = dict(policies)
 
     def model_names(self) -> list[str]:
         """Every name a client may send as `model`."""
@@ -160,6 +179,15 @@ class Planner:
             authorize(key, policy=None, deployment=self._balancer.order(decision.tier)[0].name)
         plan = Plan(policy, decision, capable(candidates, needs), tier_of)
         plan.chars = request.prompt_chars()
+        plan.escalate_to = escalation_tier(policy.spec, decision, self._tiers)
+        if plan.escalate_to is not None:
+            for tier in escalation_tiers(plan.escalate_to, self._tiers):
+                for target in capable(self._order(tier, decision), needs):
+                    if key is None or key.may_reach(target.name):
+                        plan.escalation.append(target)
+                        tier_of.setdefault(target.name, tier)
+            if not plan.escalation:
+                plan.escalate_to = None
         return plan
 
     def _order(self, tier: TierName, decision: Decision) -> list[Target]:
@@ -174,11 +202,12 @@ class Planner:
 
     async def private(self, plan: Plan, wire: Wire) -> Wire:
         """`wire`, or under `pii: redact` with personal data found, a wire whose call to every
-        deployment not marked local has each match replaced by a placeholder."""
+        deployment not marked local has each match replaced by a placeholder (the escalation
+        tier's deployments too)."""
         if plan.decision is None or not plan.decision.redact:
             return wire
         redacted = await privacy.RedactedWire.build(
-            wire, self.detector, plan.candidates, plan.chars
+            wire, self.detector, [*plan.candidates, *plan.escalation], plan.chars
         )
         plan.redacted = redacted.counts
         return redacted
@@ -199,9 +228,15 @@ class Planner:
         first, small = reservation_costs(
             [(plan.tier(t), costs[t.name]) for t in plan.candidates], downgrade, self._tiers[0]
         )
+        tokens = prompt + completion
+        if plan.escalate_to is not None:
+            # Escalation mode may pay for both answers: the cheaper one and the escalation tier's
+            # (a request downgraded to the cheapest tier instead is not escalated: it stays).
+            again = max(t.deployment.price.cost(prompt, completion) for t in plan.escalation)
+            first, tokens = first + again, 2 * tokens
         ticket = await self._quota.admit(
             key,
-            tokens=prompt + completion,
+            tokens=tokens,
             cost_usd=first,
             small_cost_usd=small,
             downgrade=downgrade,
@@ -211,6 +246,7 @@ class Planner:
         ledger.holds(ticket)
         if ticket.downgraded:
             plan.candidates = after_downgrade(plan.candidates, plan.tier, self._tiers[0])
+            plan.escalate_to, plan.escalation = None, []
 
     def _resolve(self, model: str) -> tuple[Policy | None, Target | None]:
         if model == "auto":

@@ -68,6 +68,7 @@ class StreamRelay:
         self._first: JSON | None = None
         self._completion_chars = 0
         self._usage: JSON | None = None
+        self._text: list[str] | None = None
         self._allowance = allowance
         self._drain = drain
         self._stopping = False
@@ -107,6 +108,17 @@ class StreamRelay:
             return int(self._usage.get("prompt_tokens") or 0)
         return estimate(self._prompt_chars)
 
+    def keep_text(self) -> None:
+        """Keep the answer's text (content and tool arguments) for `text`: the learning that
+        follows a request needs it (`gateway.chat.learning`)."""
+        if self._text is None:
+            self._text = []
+
+    @property
+    def text(self) -> str | None:
+        """The answer's text so far (None unless asked for with `keep_text`)."""
+        return None if self._text is None else "".join(self._text)
+
     @property
     def completion_tokens(self) -> int:
         if self._usage is not None:
@@ -123,10 +135,13 @@ class StreamRelay:
             text = delta.get("content") if "delta" in choice else choice.get("text")
             if isinstance(text, str):
                 self._completion_chars += len(text)
+                if self._text is not None:
+                    self._text.append(text)
             for call in delta.get("tool_calls") or ():
-                self._completion_chars += len(
-                    str((call.get("function") or {}).get("arguments") or "")
-                )
+                arguments = str((call.get("function") or {}).get("arguments") or "")
+                self._completion_chars += len(arguments)
+                if self._text is not None:
+                    self._text.append(arguments)
         usage = chunk.get("usage")
         if usage:
             if reported(usage):
@@ -287,8 +302,11 @@ class StreamLease:
         ledger: Ledger,
         price: Price,
         upstream_started: float,
+        after: Callable[[str], None] | None = None,
     ) -> None:
+        """`after(text)` runs once a stream that kept its text (`keep_text`) ended whole."""
         self._relay = relay
+        self._after = after
         self._slot = slot
         self._breaker = breaker
         self._ledger = ledger
@@ -320,6 +338,9 @@ class StreamLease:
             cut=relay.cut,
         )
         ledger.finish()
+        text = relay.text
+        if self._after is not None and text is not None and not relay.partial:
+            self._after(text)
 
     async def close(self) -> None:
         """After the response: end the stream where it stopped (its `finally` releases), or, if it

@@ -2,9 +2,10 @@
 
 Each command group lives beside the code it drives and registers itself here through one hook,
 `register(subparsers)`: `serve` (gateway.cli.serve), `up` and `models` (gateway.local.cli), `router`
-(router.training.cli; `router explain` from gateway.cli.explain, which needs the gateway's config),
-`logs` (gateway.cli.logs), `db` (gateway.cli.db). Command modules import nothing heavy at import
-time, so `tiergate --help` is instant; the work is imported when a command runs.
+(router.training.cli, through gateway.cli.router, which gives it the stored outcomes; `router
+explain` from gateway.cli.explain, which needs the gateway's config), `logs` (gateway.cli.logs),
+`db` (gateway.cli.db). Command modules import nothing heavy at import time, so `tiergate --help` is
+instant; the work is imported when a command runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "gateway.cli.serve",
     "gateway.local.cli",
-    "router.training.cli",
+    "gateway.cli.router",
     "gateway.cli.explain",
     "gateway.cli.logs",
     "gateway.cli.db",

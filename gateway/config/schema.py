@@ -274,6 +274,7 @@ class GatewayConfig(_Strict):
                 raise ValueError(f"deployment name {name!r} is reserved for routing")
         self._keys_resolve()
         self._targets_resolve()
+        self._learning_resolves()
         return self
 
     def _tiers_resolve(self) -> None:
@@ -339,6 +340,17 @@ class GatewayConfig(_Strict):
                 assert route.tier is not None
                 targets[name] = RouteTarget(route.tier)
         return targets
+
+    def _learning_resolves(self) -> None:
+        """Escalation tiers and shadow judges name what the config declares."""
+        tiers, known = [*self.tiers, *TIER_ALIASES], ", ".join(sorted(self.deployments))
+        for name, policy in self.policies.items():
+            if policy.escalate is not None and policy.escalate.to not in tiers:
+                to = policy.escalate.to
+                raise ValueError(f"policies.{name}.escalate.to names tier {to!r}; tiers: {tiers}")
+            if policy.shadow is not None and policy.shadow.judge not in self.deployments:
+                judge = policy.shadow.judge
+                raise ValueError(f"policies.{name}.shadow.judge {judge!r}; deployments: {known}")
 
     def _keys_resolve(self) -> None:
         ids = [k.id for k in self.keys]

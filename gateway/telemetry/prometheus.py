@@ -236,6 +236,10 @@ class GatewayMetrics:
         )
         for reason in ("queue_full", "write_error", "closed", "unavailable"):
             self.log_dropped.labels(reason=reason)
+        from gateway.telemetry.quality import QualityMetrics
+
+        self.quality = QualityMetrics(r, max_label_values=max_label_values)
+        """Escalations, shadow verdicts and feedback, on this registry."""
 
     def preinitialize(
         self,
@@ -289,6 +293,7 @@ class GatewayMetrics:
         self.in_flight.dec()
         try:
             self._count(rec)
+            self.quality.record(rec)
         except Exception:  # pragma: no cover - a bug here must not reach the client
             logger.exception("metrics: cannot count request %s", rec.request_id)
 

@@ -56,6 +56,27 @@ class RequestRecord:
     pii: str | None = None
     """Kinds of personal data found (`email,phone`), never the data; None: none found or the
     policy does not look."""
+    # Added by issue 15 (migration 0005), after issue 12's: escalation mode's both outcomes.
+    escalation_tier: str | None = None
+    """The tier the cheaper answer escalates to when it fails: set when a cheaper answer was
+    judged (the escalation rate's denominator)."""
+    escalated: str | None = None
+    """Why the cheaper answer was discarded: the failed check's name or `verifier`."""
+    p_escalate: float | None = None
+    """The verifier's score of the cheaper answer, when one ran."""
+    check_s: float | None = None
+    """Seconds spent judging the cheaper answer (checks and verifier)."""
+    discarded_deployment: str | None = None
+    discarded_tier: str | None = None
+    discarded_prompt_tokens: int = 0
+    discarded_completion_tokens: int = 0
+    discarded_cost_usd: float = 0.0
+    """What the discarded answer cost; `cost_usd` includes it."""
+    discarded_s: float | None = None
+    """Seconds from the request's start until the discarded answer was judged: what escalating
+    added to the escalation tier's own latency."""
+    escalation_error: str | None = None
+    """The escalation tier failed (its error kind) and the cheaper answer was served after all."""
 
 
 class Telemetry(Protocol):

@@ -1,4 +1,5 @@
-"""The ``tiergate router`` commands: train, eval, loso, common-sense, score, calibrate, fit-routes.
+"""The ``tiergate router`` commands: train, eval, loso, common-sense, score, calibrate, fit-routes
+(and the verifier's).
 
 ``register`` adds them to the top-level parser; this module imports nothing heavy, each command
 imports its work when it runs. Every command returns an exit code: 0 on success, 2 on bad input
@@ -11,7 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
+from router.training import verifier_cli
+from router.training.cli_log import add_log_arguments
 from router.training.fit import DEFAULT_MAX_LENGTH
 
 Handler = Callable[[argparse.Namespace], int]
@@ -26,8 +30,13 @@ LABEL_CHOICES = (
 )
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``router`` and its subcommands to the ``tiergate`` parser."""
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    read_log: Callable[..., Any] | None = None,
+) -> None:
+    """Add ``router`` and its subcommands to the ``tiergate`` parser. ``read_log(url, since)``
+    reads the gateway's stored outcomes for ``--from-log`` (the ``tiergate`` command passes the
+    gateway's reader: the router never opens the gateway's database itself)."""
     router = sub.add_parser("router", help="train, evaluate, calibrate and run the request router")
     commands = router.add_subparsers(dest="router_command", required=True, metavar="SUBCOMMAND")
 
@@ -35,9 +44,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--data",
         nargs="+",
-        required=True,
+        default=None,
         metavar="PATH",
-        help="JSONL files ({prompt|messages, weak, strong, source?}) or shared-data directories",
+        help="JSONL files ({prompt|messages, weak, strong, source?}) or shared-data directories "
+        "(needed unless --from-log)",
     )
     p.add_argument(
         "--out", required=True, metavar="DIR", help="directory to write router.json into"
@@ -77,7 +87,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "recorded in the artifact (default: the shipped set; 'none' to skip)",
     )
     _encoder_arg(p)
-    p.set_defaults(func=_lazy("train"))
+    add_log_arguments(
+        p,
+        "with --from-log: the running router artifact to compare with and whose "
+        "encoder the log's vectors must match (default: the shipped one)",
+    )
+    p.set_defaults(func=_from_data_or_log(_lazy("train"), "train_router"), read_log=read_log)
 
     p = commands.add_parser(
         "eval", help="evaluate an artifact: APGR, CPT, AUC per source and overall"
@@ -187,6 +202,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _encoder_arg(p)
     p.set_defaults(func=_lazy("fit_routes"))
 
+    verifier_cli.register(commands, read_log)  # train-verifier, verify, eval-verifier
+
 
 def _max_length_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -246,13 +263,29 @@ def _encoder_arg(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _lazy(name: str) -> Handler:
+def _from_data_or_log(plain: Handler, log_command: str) -> Handler:
+    """``plain`` on --data, or the log's command (router.training.log_commands) with --from-log."""
+
+    def run(args: argparse.Namespace) -> int:
+        if args.from_log is not None:
+            return _lazy(log_command, "log_commands")(args)
+        if not args.data:
+            print("error: give --data, --from-log, or both", file=sys.stderr)
+            return 2
+        return plain(args)
+
+    return run
+
+
+def _lazy(name: str, module: str = "commands") -> Handler:
     """A handler importing router.training.commands only when the command runs; errors exit 2."""
 
     def run(args: argparse.Namespace) -> int:
-        from router.errors import RouterError
-        from router.training import commands
+        import importlib
 
+        from router.errors import RouterError
+
+        commands = importlib.import_module(f"router.training.{module}")
         handler: Handler = getattr(commands, name)
         try:
             return handler(args)

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.prometheus
 
 
 def traffic(metrics: GatewayMetrics) -> None:
-    """Both tiers, streams, a fallback, an upstream failure, an abort, a partial stream."""
+    """Both tiers, streams, a fallback, an upstream failure, an abort, a partial stream; an
+    escalation and a kept answer judged in escalation mode, shadow verdicts, a skip, feedback."""
     for i in range(20):
         metrics.request_started()
         large = i % 4 == 0
@@ -41,7 +42,28 @@ def traffic(metrics: GatewayMetrics) -> None:
     metrics.record(make_record(served_tier=None, status_code=502, error_kind="server_error"))
     metrics.record(make_record(stream=True, client_aborted=True, status_code=499))
     metrics.record(make_record(stream=True, partial=True, error_kind="protocol", ttft_s=0.1))
-    metrics.count_log_rows(24)
+    metrics.record(
+        make_record(
+            served_tier="large",
+            deployment="big",
+            escalation_tier="large",
+            escalated="degenerate",
+            discarded_tier="small",
+            discarded_deployment="smol",
+            discarded_prompt_tokens=10,
+            discarded_completion_tokens=20,
+            discarded_cost_usd=0.00001,
+            check_s=0.0004,
+        )
+    )
+    metrics.record(make_record(escalation_tier="large", check_s=0.0003))
+    quality = metrics.quality
+    quality.shadow_judged("balanced", None, "small", 1.0)
+    quality.shadow_judged("balanced", None, "small", 0.5)
+    quality.shadow_not_judged("balanced", "budget")
+    quality.shadow_spent("balanced", 0.001)
+    quality.feedback_given("balanced", None, "small", 1.0)
+    metrics.count_log_rows(26)
 
 
 def equals(n: float) -> Callable[[list[dict[str, Any]]], bool]:
@@ -66,7 +88,7 @@ def scraped(prometheus: PrometheusServer) -> Iterator[PrometheusServer]:
         # kinds) are born in the first, and rate() sees them grow in the second.
         for wave in (1, 2):
             traffic(metrics)
-            prometheus.wait_for('sum(tiergate_requests_total{job="synthetic"})', equals(24 * wave))
+            prometheus.wait_for('sum(tiergate_requests_total{job="synthetic"})', equals(26 * wave))
         yield prometheus
     finally:
         server.should_exit = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,7 +65,7 @@ class RunningGateway:
     url: str
     """Base URL including `/v1`."""
     root: str
-    scorer: KeywordScorer
+    scorer: Any
     server: uvicorn.Server
     thread: threading.Thread
 
@@ -96,17 +96,26 @@ def start_gateway(
     env: dict[str, str] | None = None,
     *,
     sinks: Sequence[Telemetry] = (),
+    scorer: Any = None,
+    verifiers: Mapping[str, Any] | None = None,
     drain: Drain | None = None,
     classifier: Classifier | None = None,
     **settings: Any,
 ) -> RunningGateway:
-    """`drain`: the app's (a test begins it to see the gateway drain); `settings`: `Settings`
-    fields."""
+    """`scorer`: the router (default: a new `KeywordScorer`); `verifiers`: answer verifiers by
+    the names policies give; `drain`: the app's (a test begins it to see the gateway drain);
+    `classifier`: the operator-route classifier (`create_app`); `settings`: `Settings` fields."""
     path = write_config(tmp_path, config)
-    scorer = KeywordScorer()
+    scorer = KeywordScorer() if scorer is None else scorer
     options = Settings(config_path=path, log_dir=tmp_path / "logs", **settings)
     app = create_app(
-        options, scorer=scorer, env=env or {}, sinks=sinks, drain=drain, classifier=classifier
+        options,
+        scorer=scorer,
+        env=env or {},
+        sinks=sinks,
+        verifiers=verifiers,
+        drain=drain,
+        classifier=classifier,
     )
     # Served as `tiergate serve` serves it (its connection limits from `settings`), quietly.
     uvicorn_config = server_config(

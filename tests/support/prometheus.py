@@ -168,10 +168,14 @@ GRAFANA_VARIABLES = {
 }
 
 
+_GRAFANA_VARIABLE = re.compile(r"\$(\{|[A-Za-z_])")
+
+
 def substitute(expr: str) -> str:
     for name in sorted(GRAFANA_VARIABLES, key=len, reverse=True):
         expr = expr.replace(name, GRAFANA_VARIABLES[name])
-    assert "$" not in expr, f"unsubstituted variable in {expr}"
+    # A Grafana variable is $name or ${name}; label_replace's "$1" is PromQL's own capture group.
+    assert not _GRAFANA_VARIABLE.search(expr), f"unsubstituted variable in {expr}"
     return expr
 
 

@@ -39,6 +39,8 @@ class Reply:
     """Wait between two chunks of a stream."""
     report_usage: bool = True
     """False: like some servers, send no `usage` at all."""
+    finish_reason: str | None = None
+    """The answer's finish reason (None: `tool_calls` with tool calls, else `stop`)."""
 
 
 @dataclass
@@ -208,7 +210,7 @@ class FakeUpstream:
                 yield _event(_chunk(model, chat, piece, None, role=(i == 0)))
             if reply.tool_calls and chat:
                 yield _event(_tool_chunk(model, reply.tool_calls))
-            finish = "tool_calls" if reply.tool_calls and chat else "stop"
+            finish = reply.finish_reason or ("tool_calls" if reply.tool_calls and chat else "stop")
             yield _event(_chunk(model, chat, None, finish))
             if usage and reply.report_usage:
                 final = _chunk(model, chat, None, None)
@@ -283,7 +285,12 @@ def _full(reply: Reply, model: str, chat: bool) -> dict[str, Any]:
             "created": created,
             "model": model,
             "choices": [
-                {"index": 0, "text": reply.text, "finish_reason": "stop", "logprobs": None}
+                {
+                    "index": 0,
+                    "text": reply.text,
+                    "finish_reason": reply.finish_reason or "stop",
+                    "logprobs": None,
+                }
             ],
             "usage": _usage(reply),
         }
@@ -292,6 +299,7 @@ def _full(reply: Reply, model: str, chat: bool) -> dict[str, Any]:
     if reply.tool_calls:
         message = {"role": "assistant", "content": None, "tool_calls": reply.tool_calls}
         finish = "tool_calls"
+    finish = reply.finish_reason or finish
     return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",

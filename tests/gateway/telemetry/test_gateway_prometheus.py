@@ -2,8 +2,9 @@
 
 One gateway per module, in front of two fake OpenAI upstreams over loopback: JSON and streamed
 answers on both tiers, a direct request, a legacy completion, a fallback, a request every
-deployment fails, a stream the upstream cuts, and a stream the client abandons. Then: every
-dashboard query returns data, and Prometheus's counters equal the request log's sums exactly.
+deployment fails, a stream the upstream cuts, a stream the client abandons, an escalation, a kept
+answer shadow-judged and given feedback, a shadow sample over its budget. Then: every dashboard
+query returns data, and Prometheus's counters equal the request log's sums exactly.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tests.support.dashboard import QUERIES
 from tests.support.gateway import RunningGateway, start_gateway, two_tier_config
 from tests.support.prometheus import PrometheusServer, has_finite_value, scoped, substitute
 from tests.support.records import row_count, wait_until
-from tests.support.upstream import Cut, Endless, Fail, FakeUpstream
+from tests.support.upstream import Cut, Endless, Fail, FakeUpstream, Reply
 
 pytestmark = pytest.mark.prometheus
 
@@ -131,20 +132,75 @@ def send_traffic(gateway: RunningGateway, small: FakeUpstream, large: FakeUpstre
     small.enqueue(Endless(interval_s=0.01))
     abandon_stream(gateway)
     sent += 1
+    sent += learning_traffic(gateway, client, small)
     client.close()
     return sent
+
+
+LOOP = "the same words again and again " * 30
+LEARNING_SERIES = (
+    "tiergate_escalation_judged_total",
+    "tiergate_escalations_total",
+    "tiergate_shadow_verdicts_total",
+    "tiergate_shadow_skipped_total",
+    "tiergate_feedback_total",
+)
+
+
+def learning_config(small: FakeUpstream, large: FakeUpstream, judge: FakeUpstream) -> Any:
+    """Two tiers, a judge, a policy that escalates and shadows, one whose shadow budget is nil."""
+    config = two_tier_config(small.url, large.url)
+    config["deployments"]["judge-a"] = {"model": "openai/judge-model", "api_base": judge.url}
+    shadow = {"fraction": 1.0, "judge": "judge-a", "daily_budget_usd": 5.0}
+    config["policies"] = {
+        "balanced": {"threshold": 0.5},
+        "verified": {
+            "threshold": 0.5,
+            "escalate": {"to": "large", "checks": ["degenerate"]},
+            "shadow": shadow,
+        },
+        "stingy": {"threshold": 0.5, "shadow": {**shadow, "daily_budget_usd": 1e-9}},
+    }
+    return config
+
+
+def learning_traffic(gateway: RunningGateway, client: openai.OpenAI, small: FakeUpstream) -> int:
+    """An escalated answer, a kept one (shadow-judged, then scored by feedback), and a shadow
+    sample its budget cannot pay for."""
+    small.enqueue(Reply(text=LOOP))
+    escalated = client.chat.completions.with_raw_response.create(
+        model="auto:verified", messages=EASY
+    )
+    assert escalated.headers["x-tiergate-escalated"] == "degenerate"
+    kept = client.chat.completions.with_raw_response.create(model="auto:verified", messages=EASY)
+    assert "x-tiergate-escalated" not in kept.headers
+    client.chat.completions.create(model="auto:stingy", messages=EASY)
+    scored = httpx.post(
+        f"{gateway.url}/feedback",
+        json={"request_id": kept.headers["x-request-id"], "score": "good"},
+        timeout=10,
+    )
+    assert scored.status_code == 200, scored.text
+    return 3
 
 
 @pytest.fixture(scope="module")
 def run(prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     small = FakeUpstream("small-model").start()
     large = FakeUpstream("large-model").start()
+    judge = FakeUpstream("judge-model", default=Reply(text="A")).start()
     tmp = tmp_path_factory.mktemp("gateway")
-    gateway = start_gateway(tmp, two_tier_config(small.url, large.url))
+    gateway = start_gateway(tmp, learning_config(small, large, judge))
     db = tmp / "logs" / DB_FILENAME
     try:
         prometheus.add_target(JOB, gateway.root.removeprefix("http://"))
         sent = send_traffic(gateway, small, large)
+        # The learning counters are born with their first verdict, escalation and score; rate()
+        # sees them only once a scrape has them and a later one sees them grow: a second wave.
+        for born in LEARNING_SERIES:
+            prometheus.wait_for(f'sum({born}{{job="{JOB}"}})')
+        with openai.OpenAI(base_url=gateway.url, api_key="unused", max_retries=0) as client:
+            sent += learning_traffic(gateway, client, small)
         # The aborted request is recorded when the gateway notices the hang-up: wait for it.
         prometheus.wait_for(
             f'sum(tiergate_requests_total{{job="{JOB}"}})',
@@ -161,6 +217,7 @@ def run(prometheus: PrometheusServer, tmp_path_factory: pytest.TempPathFactory) 
         gateway.stop()
         small.stop()
         large.stop()
+        judge.stop()
 
 
 def test_counters_agree_with_the_request_log(run: Run) -> None:
