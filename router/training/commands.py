@@ -59,7 +59,7 @@ def train(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     examples = _load_data(args.data)
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     out = Path(args.out)
     artifact = train_artifact(
         examples, encoder, config, name=args.name or out.resolve().name, progress=True
@@ -113,7 +113,7 @@ def loso(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     examples = _load_data(args.data)
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     x_ours = feature_matrix(examples, config.features, encoder, True, config.max_length)
     x_naive = feature_matrix(examples, NAIVE.features, encoder, True)  # the encoder's default
     bar = tqdm(total=len({e.source for e in examples}), desc="leave-one-source-out", unit="source")
@@ -220,7 +220,7 @@ def _artifact_and_encoder(args: argparse.Namespace) -> tuple[Artifact, Encoder]:
     from router.model import Router
 
     artifact = load_artifact(args.artifact)
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     Router(artifact, encoder)  # refuses an encoder the artifact was not trained with
     return artifact, encoder
 
