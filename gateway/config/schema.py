@@ -86,13 +86,28 @@ class BreakerSettings(_Strict):
     cooldown_s: float = Field(15.0, gt=0)
 
 
+DIRECT_PREFIXES = ("openai/", "hosted_vllm/", "vllm/")
+"""`backend: auto` sends deployments whose model starts with one of these (servers that speak
+OpenAI's protocol themselves) to the direct pooled backend, every other provider to litellm."""
+
+
+def auto_backend(model: str) -> Literal["litellm", "openai-compatible"]:
+    """What `backend: auto` (the default) means for a deployment's `model` string."""
+    return "openai-compatible" if model.startswith(DIRECT_PREFIXES) else "litellm"
+
+
 class Deployment(_Strict):
-    """One model behind one endpoint. `model` is a litellm model string (`openai/gpt-4o-mini`)."""
+    """One model behind one endpoint. `model` is a litellm model string (`openai/gpt-4o-mini`).
+
+    `backend` is `auto` unless set: the direct backend for `openai/`, `hosted_vllm/` and `vllm/`
+    models, litellm for every other provider (Anthropic, Bedrock, Vertex...). It is resolved when
+    the config is read, so `backend` is always `litellm` or `openai-compatible` afterwards.
+    """
 
     model: str = Field(min_length=1)
     api_base: str | None = None
     api_key_env: str | None = None
-    backend: Literal["litellm", "openai-compatible"] = "litellm"
+    backend: Literal["auto", "litellm", "openai-compatible"] = "auto"
     price: Price = Price()
     capabilities: Capabilities = Capabilities()
     timeout_s: float = Field(120.0, gt=0)
@@ -114,6 +129,16 @@ class Deployment(_Strict):
     def _empty_is_none(cls, value: Any) -> Any:
         """`${VAR:-}` substitutes to "", which means: not set."""
         return None if value == "" else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_auto_backend(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("backend", "auto") != "auto":
+            return data
+        model = data.get("model")
+        if not isinstance(model, str):
+            return data  # the field's own error names it
+        return {**data, "backend": auto_backend(model)}
 
     @model_validator(mode="after")
     def _native_responses_are_direct(self) -> Deployment:
