@@ -123,9 +123,9 @@ def create_app(
         app.state.quota = quota
         app.state.readiness = Readiness(http, config, balancer.targets, breakers)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
-        registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
-        for registry in registries:
-            registry.register(collector)
+        prometheus = [s for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
+        for metric_sink in prometheus:
+            metric_sink.add_collector(collector)
         _announce(balancer)
         keys.announce()
         tidy = None
@@ -135,8 +135,8 @@ def create_app(
         try:
             yield
         finally:
-            for registry in registries:
-                registry.unregister(collector)
+            for metric_sink in prometheus:
+                metric_sink.remove_collector(collector)
             await quota.aclose()
             await batcher.aclose()
             for sink in telemetry.sinks:

@@ -73,9 +73,11 @@ def test_openai_itself_on_the_direct_backend_reads_openai_api_key() -> None:
     assert Target.from_config("a", local.deployments["a"], {"OPENAI_API_KEY": "x"}).api_key is None
 
 
-@pytest.mark.parametrize(
-    "path", sorted((REPO / "deploy").rglob("tiergate.yaml")) + [REPO / "deploy/examples/two-tier.yaml"]
-)
+EXAMPLE = REPO / "deploy" / "examples" / "two-tier.yaml"
+SHIPPED = [*sorted((REPO / "deploy").rglob("tiergate.yaml")), EXAMPLE]
+
+
+@pytest.mark.parametrize("path", SHIPPED)
 def test_shipped_configs_take_the_fast_path(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every shipped config's OpenAI-protocol deployment is on the direct backend as shipped."""
     for name in ("TIERGATE_SMALL_API_BASE", "TIERGATE_LARGE_API_BASE"):
