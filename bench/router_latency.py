@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from bench.ceiling import GFLOP_PER_DECISION
+from bench.ceiling import measure as measure_ceiling
 from bench.report import replace_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +127,35 @@ def agreement(routers: dict[str, Any], data: Path, sample: int) -> dict[str, Any
     }
 
 
-def render(rows: list[tuple[Any, ...]], check: dict[str, Any] | None, args: Any) -> str:
+def ceiling_lines(rows: list[tuple[Any, ...]], ceiling: dict[str, dict[str, float]]) -> list[str]:
+    """How close each OpenVINO precision gets to what its arithmetic allows (bench/ceiling.py)."""
+    lines = [
+        "",
+        "The physical ceiling (`python -m bench.ceiling`, run right after the table): the "
+        "matrix-multiply rate OpenVINO sustains on these cores in each arithmetic, over the "
+        f"shapes MiniLM multiplies, divided by {GFLOP_PER_DECISION} GFLOP per 128-piece decision:",
+        "",
+    ]
+    for variant in dict.fromkeys(r[0] for r in rows):
+        precision = variant.removeprefix("openvino-")
+        if precision not in ceiling:
+            continue
+        best = max(r[5] for r in rows if r[0] == variant and r[1] == 128)
+        bound = ceiling[precision]
+        lines.append(
+            f"- {variant}: {bound['gops']:.0f} GOP/s = at most {bound['decisions_per_s']:.0f} "
+            f"decisions/s; measured {best:.0f} batched at 128 tokens, "
+            f"{100 * best / bound['decisions_per_s']:.0f}% of it"
+        )
+    return lines
+
+
+def render(
+    rows: list[tuple[Any, ...]],
+    check: dict[str, Any] | None,
+    args: Any,
+    ceiling: dict[str, dict[str, float]] | None = None,
+) -> str:
     by = {(r[0], r[1], r[2]): r for r in rows}
     variants = list(dict.fromkeys(r[0] for r in rows))
     lines = [
@@ -180,6 +210,8 @@ def render(rows: list[tuple[Any, ...]], check: dict[str, Any] | None, args: Any)
                 + ("met" if met else "NOT met")
             )
         lines.append(f"- {v}: " + "; ".join(verdicts))
+    if ceiling:
+        lines += ceiling_lines(rows, ceiling)
     if check is not None:
         scope = (
             "every distinct prompt"
@@ -214,6 +246,7 @@ def main() -> int:
         help=f"comma-separated, of {', '.join(VARIANTS)} (default: all)",
     )
     parser.add_argument("--threads", type=int, default=None, help="encoder threads (default all)")
+    parser.add_argument("--no-ceiling", action="store_true", help="skip bench.ceiling's part")
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = parser.parse_args()
     unknown = [v for v in args.variants if v not in VARIANTS]
@@ -234,9 +267,10 @@ def main() -> int:
         assert got == (runtime, precision), f"{variant} unavailable here (got {got})"
         routers[variant] = router
     rows = latency_rows(routers, args.repeats)
+    ceiling = None if args.no_ceiling else measure_ceiling(args.threads)
     compare = {"openvino-fp32", "torch"} <= set(routers) and args.data.is_dir()
     check = agreement(routers, args.data, args.sample) if compare else None
-    section = render(rows, check, args)
+    section = render(rows, check, args, ceiling)
     print(section)
     if args.write:
         replace_section(RESULTS, "Router", section)
