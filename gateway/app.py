@@ -29,9 +29,9 @@ from gateway.chat.attempt import Attempts
 from gateway.chat.embeddings import EmbeddingsService
 from gateway.chat.plan import Planner
 from gateway.chat.responses import ResponsesService
-from gateway.chat.scoring import BatchingScorer, Scorer
+from gateway.chat.scoring import BatchingScorer, Classifier, Scorer, load_classifier
 from gateway.chat.service import ChatService
-from gateway.config import load_config
+from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.deps import metrics_access
 from gateway.protocol.errors import install_error_handlers
 from gateway.protocol.openai import ModelList
@@ -68,10 +68,13 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     env: Mapping[str, str] | None = None,
     sinks: Sequence[Telemetry] = (),
+    classifier: Classifier | None = None,
 ) -> FastAPI:
     """The gateway for `settings`.
 
-    `scorer`: the router (default: the trained one, `settings.router_artifact`). `backends`: by
+    `scorer`: the router (default: the trained one, `settings.router_artifact`). `classifier`:
+    names operator routes (default: fitted from the config's `routes:` on the scorer's encoder;
+    ignored when the config has none). `backends`: by
     backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
     `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
     `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
@@ -81,6 +84,11 @@ def create_app(
     variables = environ() if env is None else env
     targets = {n: Target.from_config(n, d, variables) for n, d in config.deployments.items()}
     scorer = scorer if scorer is not None else load_scorer(settings)
+    if not config.routes:
+        classifier = None
+    elif classifier is None:
+        classifier = load_classifier(config, scorer)
+    _check_classifier(config, classifier)
     policies = build_policies(config.policies, config.tier_facts(), scorer.threshold_for_fraction)
     concurrency = Concurrency(config.deployments)
     balancer = Balancer(config, targets, concurrency)
@@ -102,7 +110,7 @@ def create_app(
         used = {d.backend for d in config.deployments.values()}
         factories = (("litellm", LiteLLMBackend), ("openai-compatible", OpenAICompatibleBackend))
         live: Mapping[str, Backend] = backends or {n: f() for n, f in factories if n in used}
-        batcher = BatchingScorer(scorer, settings.router_max_batch)
+        batcher = BatchingScorer(scorer, settings.router_max_batch, classifier)
         http = httpx.AsyncClient()
         breakers = Breakers(config.deployments)
         quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
@@ -166,6 +174,14 @@ def create_app(
     if telemetry.router is not None:
         app.include_router(telemetry.router, dependencies=[Depends(metrics_access)])
     return app
+
+
+def _check_classifier(config: GatewayConfig, classifier: Classifier | None) -> None:
+    if classifier is not None and list(classifier.names) != list(config.routes):
+        raise ConfigError(
+            f"the route classifier knows {list(classifier.names)}; the config's routes are "
+            f"{list(config.routes)}"
+        )
 
 
 CONTENT_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai", "httpcore")

@@ -3,18 +3,19 @@
 The router scores a request's text; whether a tier may serve it at all is a fact about its input.
 The gateway extracts the modalities a request carries (`RouteRequest.modalities`: `image` for image
 parts, `audio` for `input_audio` parts) and which tiers have a deployment that takes each
-(`TierFacts.vision`, `TierFacts.audio`, from the deployments' `capabilities`). When exactly the
-tiers that take every modality present are fewer than all, the rule picks the first of them; when
-every tier can, the score decides; when none can, the rule stays silent and the gateway answers 400
-(it leaves out of the candidates every deployment that cannot take the request).
+(`TierFacts.vision`, `TierFacts.audio`, from the deployments' `capabilities`). When the tiers that
+take every modality present are fewer than all, the rule rules the others out (`Narrow`): the score
+then chooses between the cheapest and the most capable of them; when every tier can, nothing
+changes; when none can, the rule stays silent and the gateway answers 400 (it leaves out of the
+candidates every deployment that cannot take the request).
 
 Registered under `vision` with the same hook as any user's rule, and listed in the default rules.
 """
 
 from __future__ import annotations
 
-from policies.rules import register_rule
-from policies.types import TIERS, Modality, RouteRequest, TierFacts, TierName
+from policies.rules import Narrow, Verdict, register_rule
+from policies.types import Modality, RouteRequest, TierFacts, TierName
 
 
 def accepts(facts: TierFacts, tier: TierName, modality: Modality) -> bool:
@@ -24,12 +25,10 @@ def accepts(facts: TierFacts, tier: TierName, modality: Modality) -> bool:
 
 
 @register_rule("vision")
-def _modalities_need_support(
-    request: RouteRequest, facts: TierFacts
-) -> tuple[TierName, str] | None:
+def _modalities_need_support(request: RouteRequest, facts: TierFacts) -> Verdict | None:
     if not request.modalities:
         return None
-    able = [t for t in TIERS if all(accepts(facts, t, m) for m in request.modalities)]
-    if not able or len(able) == len(TIERS):
+    able = tuple(t for t in facts.order if all(accepts(facts, t, m) for m in request.modalities))
+    if not able or len(able) == len(facts.order):
         return None
-    return able[0], "vision"
+    return Narrow(able, "vision")

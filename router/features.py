@@ -180,3 +180,14 @@ def _shape(conversation: Conversation) -> list[float]:
         1.0 if system_text(conversation) else 0.0,
         math.log1p(text.count("?")),
     ]
+
+
+@register_feature("length", kind="values", columns=("log_chars", "log_words"))
+def _length(conversation: Conversation) -> list[float]:
+    """How long the request is, read in full (the encoder sees only its first word pieces).
+
+    Within a benchmark, longer questions are harder more often than not (MMLU's long professional
+    vignettes, multi-step word problems): a signal the truncated embedding misses (MODEL_CARD.md).
+    """
+    text = last_user_text(conversation)
+    return [math.log1p(len(text)), math.log1p(len(text.split()))]

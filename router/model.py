@@ -4,6 +4,10 @@
 local encoder and refuses an artifact trained for another encoder. ``Router.score`` embeds a whole
 batch in one encoder call and is safe to call from worker threads.
 
+For operator routes the gateway embeds a batch once: ``Router.embed`` returns each request's last
+user turn as the artifact embeds it, ``Router.score_embedded`` scores from those vectors and
+``Routes.classify_embedded`` (router/routes.py) classifies the same vectors.
+
 The router keeps the embeddings of the texts it saw last (``cache_size``, 4,096 by default, about
 1.5 KB each): an agent's tool loop sends the same last user turn at every step, and a repeated text
 costs a hash instead of an encoder run. The vectors are the encoder's own, so scores are unchanged.
@@ -15,6 +19,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +27,13 @@ from typing import Any
 import numpy as np
 
 from router.artifact import FORMAT_VERSION, Artifact, load_artifact
-from router.conversation import Conversation, ConversationError, Item, to_conversation
+from router.conversation import (
+    Conversation,
+    ConversationError,
+    Item,
+    last_user_text,
+    to_conversation,
+)
 from router.encoder import Encoder, effective_length, load_encoder
 from router.errors import RouterError
 from router.features import featurize
@@ -33,6 +44,17 @@ DEFAULT_CACHE_SIZE = 4096
 def default_artifact_dir() -> Path:
     """The artifact shipped inside the package: ``router/artifacts/default/``."""
     return Path(str(resources.files("router") / "artifacts" / "default"))
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A batch embedded once: its conversations and each one's last user turn as a vector (the
+    artifact's encoder and word-piece limit), for ``Router.score_embedded`` and
+    ``Routes.classify_embedded``."""
+
+    conversations: tuple[Conversation, ...]
+    texts: tuple[str, ...]
+    vectors: np.ndarray
 
 
 class Router:
@@ -59,13 +81,29 @@ class Router:
 
         One encoder call per batch; RouterError names the item that is neither form.
         """
-        conversations: list[Conversation] = []
-        for index, item in enumerate(items):
-            try:
-                conversations.append(to_conversation(item))
-            except ConversationError as exc:
-                raise RouterError(f"item {index}: {exc}") from None
-        return self.score_conversations(conversations)
+        return self.score_conversations(_conversations(items))
+
+    def embed(self, items: Sequence[Item]) -> Embedded:
+        """Normalise and embed a batch once (through the cache); RouterError as in ``score``."""
+        conversations = tuple(_conversations(items))
+        texts = tuple(last_user_text(c) for c in conversations)
+        return Embedded(conversations, texts, self._encode(texts))
+
+    def score_embedded(self, embedded: Embedded) -> np.ndarray:
+        """p_strong for an ``embed``ded batch: equal to ``score`` on the same items. Texts other
+        features pick (another turn, the system prompt) are embedded here."""
+        if not embedded.conversations:
+            return np.zeros(0, dtype=np.float64)
+        known = dict(zip(embedded.texts, embedded.vectors, strict=True))
+
+        def encode(texts: Sequence[str]) -> np.ndarray:
+            missing = [t for t in dict.fromkeys(texts) if t not in known]
+            if missing:
+                known.update(zip(missing, self._encode(missing), strict=True))
+            return np.stack([known[t] for t in texts])
+
+        matrix = featurize(embedded.conversations, self.artifact.features, encode)
+        return self.artifact.predict(matrix)
 
     def score_conversations(self, conversations: Sequence[Conversation]) -> np.ndarray:
         """p_strong for already-normalised conversations (what ``score`` calls)."""
@@ -125,6 +163,16 @@ class Router:
                 k: training[k] for k in ("examples", "sources", "C", "calibration") if k in training
             },
         }
+
+
+def _conversations(items: Sequence[Item]) -> list[Conversation]:
+    conversations: list[Conversation] = []
+    for index, item in enumerate(items):
+        try:
+            conversations.append(to_conversation(item))
+        except ConversationError as exc:
+            raise RouterError(f"item {index}: {exc}") from None
+    return conversations
 
 
 def _digest(text: str) -> bytes:

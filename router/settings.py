@@ -4,8 +4,9 @@
 `TIERGATE_ENCODER_RUNTIME` (`openvino` or `torch`), `TIERGATE_ENCODER_PRECISION` (`fp32`, `bf16`
 or `int8`), `TIERGATE_ENCODER_THREADS` (cores one encoder uses), `TIERGATE_INT8_CALIBRATION` (a
 JSONL file of prompts the int8 encoder is calibrated on), `TIERGATE_OPENVINO_CACHE` (converted
-models) and `TIERGATE_CACHE_DIR` (the training embedding cache). Read afresh by each function that
-needs them, so a test's or a shell's change applies to the next load. An empty value means unset.
+models), `TIERGATE_CACHE_DIR` (the training embedding cache) and `TIERGATE_ROUTES_CACHE` (fitted
+operator-route classifiers). Read afresh by each function that needs them, so a test's or a
+shell's change applies to the next load. An empty value means unset.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class RouterSettings(BaseSettings):
     encoder_precision: str | None = None
     encoder_threads: str | None = None
     int8_calibration: str | None = None
+    routes_cache: str | None = None
 
     def openvino_cache_dir(self) -> Path:
         """Where converted encoders are kept: TIERGATE_OPENVINO_CACHE, else
@@ -44,3 +46,9 @@ class RouterSettings(BaseSettings):
         if self.cache_dir:
             return Path(self.cache_dir)
         return Path.home() / ".cache" / "tiergate" / "embeddings"
+
+    def routes_cache_dir(self) -> Path:
+        """Fitted route classifiers: TIERGATE_ROUTES_CACHE, else ~/.cache/tiergate/routes."""
+        if self.routes_cache:
+            return Path(self.routes_cache)
+        return Path.home() / ".cache" / "tiergate" / "routes"

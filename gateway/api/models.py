@@ -22,7 +22,8 @@ def catalogue(
     balancer: Balancer,
     router_info: dict[str, Any],
 ) -> ModelList:
-    tiers = {t: balancer.tier_available(t) for t in config.tiers}
+    tiers = {t: balancer.tier_available(t) for t in config.tier_order()}
+    facts = config.tier_facts()
     cards = [
         ModelCard(
             id="auto",
@@ -31,6 +32,9 @@ def catalogue(
                 "policy": config.default_policy,
                 "router": router_info,
                 "tiers_available": tiers,
+                "routes": {
+                    name: facts.resolve(target.tier) for name, target in facts.routes.items()
+                },
             },
         )
     ]

@@ -29,8 +29,12 @@ from gateway.protocol.errors import GatewayError
 from gateway.telemetry.record import RequestRecord, Telemetry
 from gateway.upstream.base import UpstreamError
 from policies import Decision, TierName
+from router import RouteMatch
 
 log = logging.getLogger(__name__)
+
+NO_CATEGORY = "none"
+"""The category of a request no operator route claimed (header, log, metric label)."""
 
 Failures = list[tuple[str, UpstreamError]]
 """The deployments a request tried (or skipped) without an answer, in order, and why."""
@@ -77,7 +81,7 @@ class Ledger:
         stream: bool,
     ) -> None:
         """`request_id` is the client's `x-request-id`, or None for a fresh one; `large_price`
-        prices the counterfactual (the same tokens on the large tier)."""
+        prices the counterfactual (the same tokens on the most capable tier)."""
         self._sinks = sinks
         self._quota = quota
         self._large_price = large_price
@@ -116,6 +120,30 @@ class Ledger:
         self._rec.intended_tier = tier
 
     @_until_finished
+    def classified(
+        self,
+        policy: str,
+        p_strong: float,
+        router_s: float,
+        match: RouteMatch | None,
+        pii: tuple[str, ...],
+    ) -> None:
+        """What the policy decides on: the score, the operator route (`match` None: no routes
+        configured; its category None: no route was confident) and the kinds of personal data
+        found (never the data)."""
+        rec = self._rec
+        rec.policy, rec.p_strong, rec.router_s = policy, p_strong, router_s
+        if match is not None:
+            rec.category = match.category or NO_CATEGORY
+            rec.category_probability = match.probability
+        rec.pii = ",".join(pii) or None
+
+    @_until_finished
+    def refused(self, reason: str) -> None:
+        """The policy refused the request (`reason`: the rule that left no tier to serve it)."""
+        self._rec.decision_reason = reason
+
+    @_until_finished
     def routed(self, decision: Decision, router_s: float) -> None:
         """A policy decided the tier, from a score that took `router_s` to compute."""
         rec = self._rec
@@ -151,7 +179,7 @@ class Ledger:
     @_until_finished
     def usage(self, price: Price, prompt: int, completion: int, *, estimated: bool) -> None:
         """Tokens used (`estimated`: counted by the gateway, not reported), priced at the serving
-        deployment's `price` and, for the counterfactual, at the large tier's."""
+        deployment's `price` and, for the counterfactual, at the most capable tier's."""
         rec = self._rec
         rec.prompt_tokens, rec.completion_tokens = prompt, completion
         rec.tokens_estimated = estimated

@@ -57,8 +57,8 @@ class ChatService:
         self._attempts = attempts
         self._quota = quota
         self._sinks = list(sinks)
-        large = config.tiers["large"].deployments[0]
-        self._large_price = config.deployments[large].price
+        most_capable = config.tiers[config.tier_order()[-1]].deployments[0]
+        self._large_price = config.deployments[most_capable].price
 
     async def handle(
         self,
@@ -88,6 +88,7 @@ class ChatService:
         try:
             plan = await self._planner.plan(request, headers, key, ledger, wire.needs)
             await self._planner.admit(plan, request, key, ledger)
+            wire = await self._planner.private(plan, wire)
             if request.stream:
                 return await self._stream(plan, wire, ledger)
             return await self._complete(plan, wire, ledger)
@@ -97,6 +98,8 @@ class ChatService:
             ledger.failed(exc)
             ledger.finish()
             exc.headers.setdefault("x-request-id", ledger.request_id)
+            if ledger.record.decision_reason is not None:
+                exc.headers.setdefault("x-tiergate-reason", ledger.record.decision_reason)
             raise
         except asyncio.CancelledError:  # the server is going away with the request unanswered
             ledger.aborted()
@@ -145,6 +148,10 @@ def response_headers(rec: RequestRecord, failures: Failures, plan: Plan) -> dict
         "x-tiergate-route": rec.served_tier or "",
         "x-tiergate-deployment": rec.deployment or "",
     }
+    if rec.decision_reason is not None:
+        headers["x-tiergate-reason"] = rec.decision_reason
+    if rec.category is not None:
+        headers["x-tiergate-category"] = rec.category
     if rec.policy is not None:
         headers["x-tiergate-policy"] = rec.policy
     if rec.p_strong is not None:

@@ -2,9 +2,9 @@
 
 Each command group lives beside the code it drives and registers itself here through one hook,
 `register(subparsers)`: `serve` (gateway.cli.serve), `up` and `models` (gateway.local.cli), `router`
-(router.training.cli), `logs` (gateway.cli.logs), `db` (gateway.cli.db). Command modules import
-nothing heavy at import time, so `tiergate --help` is instant; the work is imported when a command
-runs.
+(router.training.cli; `router explain` from gateway.cli.explain, which needs the gateway's config),
+`logs` (gateway.cli.logs), `db` (gateway.cli.db). Command modules import nothing heavy at import
+time, so `tiergate --help` is instant; the work is imported when a command runs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "gateway.cli.serve",
     "gateway.local.cli",
     "router.training.cli",
+    "gateway.cli.explain",
     "gateway.cli.logs",
     "gateway.cli.db",
 )
@@ -26,7 +27,8 @@ COMMAND_MODULES = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tiergate",
-        description="OpenAI-compatible gateway routing each request to a small or a large model.",
+        description="OpenAI-compatible gateway routing each request to the cheapest model tier "
+        "that can serve it.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:

@@ -2,17 +2,28 @@
 
 This module owns the file's shape and its cross-field checks (every tier names declared deployments,
 the default policy exists, key ids are unique ...). Reading the file, `${ENV}` substitution, presets
-and `ConfigError` live in `gateway.config.load`. A policy's settings (`PolicySpec`) are the routing
-engine's own type (`policies.types`), embedded here under `policies:`.
+and `ConfigError` live in `gateway.config.load`; the `routes:` mapping's presets and texts in
+`gateway.config.routes`. A policy's settings (`PolicySpec`) are the routing engine's own type
+(`policies.types`), embedded here under `policies:`.
+
+Tiers are named freely and ordered as listed, cheapest first and the most capable last (prices
+alone cannot order tiers that mix per-token and GPU-hour pricing). A config whose tiers are `small`
+and `large` keeps that order however it lists them.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from policies import TIERS, PolicySpec, TierFacts, TierName
+from gateway.config.routes import expand_routes
+from policies import TIER_ALIASES, TIERS, PolicySpec, RouteTarget, TierFacts, TierName
+from policies.pii import check_patterns
+from router.route_specs import RouteSpec
+
+TIER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class _Strict(BaseModel):
@@ -123,6 +134,9 @@ class Deployment(_Strict):
     queue_timeout_s: float = Field(5.0, gt=0)
     breaker: BreakerSettings = BreakerSettings()
     serve: LocalServe | None = None
+    local: bool = False
+    """The deployment runs where personal data may go (your own machine or network): a policy
+    with `pii: keep_local` sends requests carrying personal data only to local deployments."""
 
     @field_validator("api_base", "api_key_env", mode="before")
     @classmethod
@@ -154,6 +168,23 @@ class Deployment(_Strict):
 class Tier(_Strict):
     deployments: tuple[str, ...] = Field(min_length=1)
     strategy: Literal["round-robin", "least-in-flight"] = "round-robin"
+
+
+class Route(_Strict):
+    """One operator route (`routes:`): the traffic it describes and where it goes."""
+
+    tier: str | None = None
+    """A tier's name, or `cheapest` / `most_capable`."""
+    deployment: str | None = None
+    """A deployment (of some tier) to try first."""
+    description: str = ""
+    examples: tuple[str, ...] = Field(min_length=5)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Route:
+        if (self.tier is None) == (self.deployment is None):
+            raise ValueError("give exactly one of tier and deployment")
+        return self
 
 
 class KeySpec(_Strict):
@@ -206,6 +237,14 @@ class ResponsesSettings(_Strict):
 class GatewayConfig(_Strict):
     deployments: dict[str, Deployment] = Field(min_length=1)
     tiers: dict[TierName, Tier]
+    """Cheapest first, the most capable last."""
+    routes: dict[str, Route] = Field(default_factory=dict)
+    """Operator routes (`gateway.config.routes`); `{preset: general}` switches the shipped ones
+    on."""
+    route_confidence: float = Field(0.6, gt=0, le=1)
+    """The probability a route needs to decide; below it the router's score decides."""
+    pii_patterns: dict[str, str] = Field(default_factory=dict)
+    """Extra kinds of personal data, by name: a regular expression each (`policies.pii`)."""
     policies: dict[str, PolicySpec] = Field(default_factory=dict)
     default_policy: str = "balanced"
     keys: tuple[KeySpec, ...] = ()
@@ -231,11 +270,20 @@ class GatewayConfig(_Strict):
             DatabaseURL.parse(value)  # a ValueError naming the value and what is accepted
         return value
 
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _expand_routes(cls, value: Any) -> Any:
+        return expand_routes(value)
+
+    @field_validator("pii_patterns")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str]) -> dict[str, str]:
+        check_patterns(value)
+        return value
+
     @model_validator(mode="after")
     def _names_resolve(self) -> GatewayConfig:
-        missing = [t for t in TIERS if t not in self.tiers]
-        if missing:
-            raise ValueError(f"tiers must declare both small and large; missing: {missing}")
+        self._tiers_resolve()
         for tier_name, tier in self.tiers.items():
             for name in tier.deployments:
                 if name not in self.deployments:
@@ -250,7 +298,72 @@ class GatewayConfig(_Strict):
             if name == "auto" or name.startswith("auto:"):
                 raise ValueError(f"deployment name {name!r} is reserved for routing")
         self._keys_resolve()
+        self._targets_resolve()
         return self
+
+    def _tiers_resolve(self) -> None:
+        names = list(self.tiers)
+        if len(names) < 2:
+            missing = [t for t in TIERS if t not in names] if set(names) <= set(TIERS) else []
+            raise ValueError(
+                f"tiers: declare at least two, cheapest first and the most capable last; got "
+                f"{names}"
+                + (
+                    f" (a two-tier config names small and large; missing: {missing})"
+                    if missing
+                    else ""
+                )
+            )
+        for name in names:
+            if not TIER_NAME.match(name) or name in TIER_ALIASES:
+                raise ValueError(
+                    f"tier name {name!r}: use 1-64 letters, digits, '_', '.' or '-', and not "
+                    f"{' or '.join(TIER_ALIASES)} (they stand for the first and last tier)"
+                )
+
+    def _targets_resolve(self) -> None:
+        """Fallback orders and routes name tiers and deployments that exist."""
+        known = [*self.tiers, *TIER_ALIASES]
+        for name, policy in self.policies.items():
+            for tier in policy.fallback:
+                if tier not in known:
+                    raise ValueError(
+                        f"policies.{name}.fallback names tier {tier!r}; tiers: {', '.join(known)}"
+                    )
+        for name, route in self.routes.items():
+            if route.tier is not None and route.tier not in known:
+                raise ValueError(f"routes.{name}.tier {route.tier!r}; tiers: {', '.join(known)}")
+            if route.deployment is not None and self.tier_of(route.deployment) is None:
+                raise ValueError(
+                    f"routes.{name}.deployment {route.deployment!r} is not in any tier; name a "
+                    f"deployment listed under tiers ({', '.join(self._tiered())})"
+                )
+
+    def _tiered(self) -> list[str]:
+        return [d for tier in self.tiers.values() for d in tier.deployments]
+
+    def tier_order(self) -> tuple[TierName, ...]:
+        """The tiers, cheapest first (`small` before `large`, however a two-tier config lists
+        them)."""
+        if set(self.tiers) == set(TIERS):
+            return TIERS
+        return tuple(self.tiers)
+
+    def route_specs(self) -> list[RouteSpec]:
+        """What the route classifier learns from, in the order written (`router.load_routes`)."""
+        return [RouteSpec(n, r.description, r.examples) for n, r in self.routes.items()]
+
+    def route_targets(self) -> dict[str, RouteTarget]:
+        targets = {}
+        for name, route in self.routes.items():
+            if route.deployment is not None:
+                tier = self.tier_of(route.deployment)
+                assert tier is not None  # checked by _targets_resolve
+                targets[name] = RouteTarget(tier, route.deployment)
+            else:
+                assert route.tier is not None
+                targets[name] = RouteTarget(route.tier)
+        return targets
 
     def _keys_resolve(self) -> None:
         ids = [k.id for k in self.keys]
@@ -271,16 +384,27 @@ class GatewayConfig(_Strict):
         return None
 
     def tier_facts(self) -> TierFacts:
-        """What the routing rules may know about each tier: whether any of its deployments calls
-        tools, takes images or audio, and the longest context one of them takes."""
+        """What the routing rules may know about each tier: its place in the order, whether any
+        of its deployments calls tools, takes images or audio, or is local, the longest context
+        one of them takes, and each operator route's target."""
         tools: dict[TierName, bool] = {}
         context: dict[TierName, int] = {}
+        local: dict[TierName, bool] = {}
         vision: dict[TierName, bool] = {}
         audio: dict[TierName, bool] = {}
         for name, tier in self.tiers.items():
             deps = [self.deployments[d] for d in tier.deployments]
             tools[name] = any(d.capabilities.tools for d in deps)
             context[name] = max(d.capabilities.max_context_tokens for d in deps)
+            local[name] = any(d.local for d in deps)
             vision[name] = any(d.capabilities.vision for d in deps)
             audio[name] = any(d.capabilities.audio for d in deps)
-        return TierFacts(tools, context, vision=vision, audio=audio)
+        return TierFacts(
+            tools,
+            context,
+            self.tier_order(),
+            local,
+            self.route_targets(),
+            vision=vision,
+            audio=audio,
+        )

@@ -26,10 +26,8 @@ def banner(config: GatewayConfig, url: str, env: Mapping[str, str]) -> list[str]
     """The lines printed once everything is healthy."""
     rule = "-" * 72
     lines = [rule, f"tiergate is up: {url}/v1  (OpenAI-compatible)", ""]
-    for tier_name in ("small", "large"):
-        tier = config.tiers.get(tier_name)
-        if tier is None:
-            continue
+    for tier_name in config.tier_order():
+        tier = config.tiers[tier_name]
         lines.append(f"  {tier_name} tier:")
         for name in tier.deployments:
             dep = config.deployments[name]

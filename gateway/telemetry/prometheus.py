@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import get_args
 
 from fastapi import APIRouter, Response
@@ -38,6 +38,7 @@ from prometheus_client.registry import Collector
 from gateway.settings import prometheus_multiproc_dir
 from gateway.telemetry.record import RequestRecord
 from gateway.upstream.base import ErrorKind
+from policies.pii import BUILTIN_KINDS
 
 logger = logging.getLogger(__name__)
 
@@ -122,8 +123,15 @@ class GatewayMetrics:
         )
         self.route_decisions = Counter(
             "tiergate_route_decisions",
-            "Routing decisions: the tier the policy chose, the tier that served, and why.",
-            ("policy", "intended_tier", "served_tier", "reason"),
+            "Routing decisions: the tier the policy chose, the tier that served, why, and the "
+            "operator route the classifier named (none: no route was confident).",
+            ("policy", "intended_tier", "served_tier", "reason", "category"),
+            registry=r,
+        )
+        self.pii_requests = Counter(
+            "tiergate_pii_requests",
+            "Routed requests in which personal data of a kind was found (never the data).",
+            ("policy", "kind"),
             registry=r,
         )
         self.prompt_tokens = Counter(
@@ -231,14 +239,22 @@ class GatewayMetrics:
         for reason in ("queue_full", "write_error", "closed", "unavailable"):
             self.log_dropped.labels(reason=reason)
 
-    def preinitialize(self, routes: Iterable[tuple[str | None, str, str]]) -> None:
+    def preinitialize(
+        self,
+        routes: Iterable[tuple[str | None, str, str]],
+        *,
+        tiers: Sequence[str] = ("small", "large"),
+        categories: Sequence[str] = (),
+    ) -> None:
         """Create the series of every known (policy, tier, deployment) route at zero.
 
         Prometheus cannot tell that a series born at 1 started at 0, so `rate()` and `increase()`
         miss the first request of each route unless its series exists before it. Call this at
-        start-up with the routes the config allows (policy None for direct requests).
+        start-up with the routes the config allows (policy None for direct requests), every tier
+        and every operator route's category (`none` is added when there are any).
         """
         lab = self._label
+        labels = [lab("category", c) for c in (*categories, NONE)] if categories else [NONE]
         for kind in UPSTREAM_ERROR_KINDS:
             self.fallbacks.labels(lab("fallback_reason", kind))
         for raw_policy, raw_tier, raw_deployment in routes:
@@ -257,8 +273,13 @@ class GatewayMetrics:
             self.upstream_latency.labels(deployment)
             if raw_policy is not None:
                 self.router_score.labels(policy)
-                for intended in ("small", "large"):
-                    self.route_decisions.labels(policy, lab("tier", intended), tier, "score")
+                for kind in BUILTIN_KINDS:
+                    self.pii_requests.labels(policy, lab("pii_kind", kind))
+                for intended in tiers:
+                    for category in labels:
+                        self.route_decisions.labels(
+                            policy, lab("tier", intended), tier, "score", category
+                        )
 
     # --- Telemetry -----------------------------------------------------------------------------
 
@@ -316,8 +337,14 @@ class GatewayMetrics:
         self.requests.labels(policy, tier, deployment, request_status(rec)).inc()
         if rec.intended_tier is not None or rec.decision_reason is not None:
             self.route_decisions.labels(
-                policy, lab("tier", rec.intended_tier), tier, lab("reason", rec.decision_reason)
+                policy,
+                lab("tier", rec.intended_tier),
+                tier,
+                lab("reason", rec.decision_reason),
+                lab("category", rec.category),
             ).inc()
+        for kind in rec.pii.split(",") if rec.pii else ():
+            self.pii_requests.labels(policy, lab("pii_kind", kind)).inc()
         if rec.prompt_tokens:
             self.prompt_tokens.labels(deployment).inc(rec.prompt_tokens)
         if rec.completion_tokens:

@@ -25,7 +25,8 @@ class RequestRecord:
     p_strong: float | None = None
     threshold: float | None = None
     decision_reason: str | None = None
-    """`score`, `header`, `tools`, `context`, `direct` ..."""
+    """The deciding step: `score`, `route:<name>`, `header`, `pii`, `tools`, `context`, `direct`
+    ..."""
     intended_tier: str | None = None
     served_tier: str | None = None
     deployment: str | None = None
@@ -36,7 +37,7 @@ class RequestRecord:
     tokens_estimated: bool = False
     cost_usd: float = 0.0
     counterfactual_cost_usd: float = 0.0
-    """The same tokens priced at the policy's large tier."""
+    """The same tokens priced at the most capable tier."""
     latency_s: float = 0.0
     ttft_s: float | None = None
     upstream_latency_s: float | None = None
@@ -46,6 +47,15 @@ class RequestRecord:
     error_kind: str | None = None
     client_aborted: bool = False
     partial: bool = False
+    # Added by issue 12 (migration 0004): new fields go last, the table's columns keep this order.
+    category: str | None = None
+    """The operator route the classifier named, `none` when no route was confident; None when
+    no routes are configured or routing was bypassed."""
+    category_probability: float | None = None
+    """The classifier's probability for its best route, confident or not."""
+    pii: str | None = None
+    """Kinds of personal data found (`email,phone`), never the data; None: none found or the
+    policy does not look."""
 
 
 class Telemetry(Protocol):

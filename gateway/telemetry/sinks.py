@@ -48,7 +48,9 @@ def build_telemetry(
     bundle = TelemetryBundle()
     metrics = GatewayMetrics()
     if config is not None:
-        metrics.preinitialize(_routes(config))
+        metrics.preinitialize(
+            _routes(config), tiers=config.tier_order(), categories=list(config.routes)
+        )
     bundle.sinks.append(metrics)
     if settings.metrics:
         bundle.router = metrics_router(metrics)

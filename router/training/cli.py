@@ -1,4 +1,4 @@
-"""The ``tiergate router`` commands: train, eval, loso, score, calibrate.
+"""The ``tiergate router`` commands: train, eval, loso, common-sense, score, calibrate, fit-routes.
 
 ``register`` adds them to the top-level parser; this module imports nothing heavy, each command
 imports its work when it runs. Every command returns an exit code: 0 on success, 2 on bad input
@@ -61,6 +61,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _balanced_arg(p)
     _max_length_arg(p)
+    _mix_args(p)
+    p.add_argument(
+        "--calibrate-on",
+        action="append",
+        metavar="SOURCE",
+        help="calibrate target fractions on these training sources only, each weighing the same "
+        "(repeatable; default: every source)",
+    )
+    p.add_argument(
+        "--evalset",
+        default=None,
+        metavar="JSONL",
+        help="common-sense set to score and check for overlap with the training prompts, "
+        "recorded in the artifact (default: the shipped set; 'none' to skip)",
+    )
     _encoder_arg(p)
     p.set_defaults(func=_lazy("train"))
 
@@ -97,8 +112,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--features", default="last_user")
     _balanced_arg(p)
     _max_length_arg(p)
+    _mix_args(p)
+    p.add_argument(
+        "--train-only",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="data in every training fold but never held out (e.g. the self-written set, whose "
+        "outcomes are a person's judgement)",
+    )
     _encoder_arg(p)
     p.set_defaults(func=_lazy("loso"))
+
+    p = commands.add_parser(
+        "common-sense",
+        help="score the common-sense set: AUC and each half's share routed as a person would",
+    )
+    p.add_argument("--artifact", default=None, metavar="DIR", help="default: the shipped artifact")
+    p.add_argument("--evalset", default=None, metavar="JSONL", help="default: the shipped set")
+    p.add_argument(
+        "--target-strong-fraction",
+        type=float,
+        default=0.5,
+        metavar="F",
+        help="the policy's fraction whose calibrated threshold decides (default 0.5: balanced)",
+    )
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("common_sense"))
 
     p = commands.add_parser("score", help='score prompts: one {"p_strong": x} line per input line')
     p.add_argument(
@@ -125,6 +165,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _encoder_arg(p)
     p.set_defaults(func=_lazy("calibrate"))
 
+    p = commands.add_parser(
+        "fit-routes",
+        help="fit the operator-route classifier of a config ahead of time (large example sets)",
+    )
+    p.add_argument(
+        "--config", required=True, metavar="C", help="YAML file with a 'routes:' mapping"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="directory to write <content-hash>.json into (point TIERGATE_ROUTES_CACHE at it)",
+    )
+    p.add_argument(
+        "--artifact",
+        default=None,
+        metavar="DIR",
+        help="the router artifact whose embeddings routes share (default: the shipped one)",
+    )
+    _encoder_arg(p)
+    p.set_defaults(func=_lazy("fit_routes"))
+
 
 def _max_length_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -134,6 +196,36 @@ def _max_length_arg(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"word pieces of each prompt the encoder reads (default {DEFAULT_MAX_LENGTH}; "
         "0 = the encoder's own limit)",
+    )
+
+
+def _mix_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--source-weight",
+        action="append",
+        metavar="SOURCE=W",
+        help="multiply the weight of a source's rows by W (a name also matches its sub-sources: "
+        "'alpacaeval' matches 'alpacaeval/oasst'); repeatable",
+    )
+    p.add_argument(
+        "--source-share",
+        action="append",
+        metavar="SOURCE=F",
+        help="give a source's rows the share F (0 < F < 1) of the total training weight in every "
+        "fit, whatever else is in it; repeatable",
+    )
+    p.add_argument(
+        "--source-effects",
+        action="store_true",
+        help="fit one intercept per training source (dropped at inference), so the weights learn "
+        "what makes a request harder within a source",
+    )
+    p.add_argument(
+        "--pooled-mix",
+        type=float,
+        default=0.0,
+        metavar="M",
+        help="with --source-effects, add M times a plain pooled fit (default 0)",
     )
 
 

@@ -38,7 +38,34 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         C=args.C,
         class_balanced=args.class_balanced,
         max_length=args.max_length or None,
+        source_multipliers=tuple(
+            _source_weight(text, "--source-weight") for text in args.source_weight or ()
+        ),
+        source_shares=tuple(
+            _source_weight(text, "--source-share", below_one=True)
+            for text in args.source_share or ()
+        ),
+        source_effects=args.source_effects,
+        pooled_mix=args.pooled_mix,
+        calibration_sources=tuple(getattr(args, "calibrate_on", None) or ()),
     )
+
+
+def _source_weight(text: str, option: str, below_one: bool = False) -> tuple[str, float]:
+    """``SOURCE=W`` of --source-weight / --source-share: a source name and a positive number
+    (below 1 for a share)."""
+    name, sep, value = text.rpartition("=")
+    try:
+        factor = float(value)
+    except ValueError:
+        factor = -1.0
+    if not sep or not name or not factor > 0 or (below_one and not factor < 1):
+        accepted = "a number between 0 and 1" if below_one else "a positive number"
+        raise RouterError(
+            f"{option} {text!r}; expected SOURCE=W with W {accepted}, "
+            "e.g. tiergate/self-written=0.2"
+        )
+    return name, factor
 
 
 def _features(text: str) -> tuple[str, ...]:
@@ -64,6 +91,13 @@ def train(args: argparse.Namespace) -> int:
     artifact = train_artifact(
         examples, encoder, config, name=args.name or out.resolve().name, progress=True
     )
+    if args.evalset != "none":
+        from router.training.evalset import default_evalset_path
+        from router.training.evalset_check import record
+
+        evalset = Path(args.evalset) if args.evalset else default_evalset_path()
+        doc = record(artifact, examples, encoder, evalset)
+        print(json.dumps({"evalset": doc}, indent=1), file=sys.stderr)
     path = artifact.save(out)
     print(f"wrote {path} (C={artifact.training['C']}, {len(examples)} examples)")
     return 0
@@ -113,19 +147,37 @@ def loso(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     examples = _load_data(args.data)
+    extra = _load_data(args.train_only) if args.train_only else []
+    train_only = frozenset(e.source for e in extra)
+    if train_only & {e.source for e in examples}:
+        raise RouterError(
+            f"--train-only sources {sorted(train_only)} also appear in --data; a source is either "
+            "evaluated or train-only"
+        )
+    examples += extra
     encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     x_ours = feature_matrix(examples, config.features, encoder, True, config.max_length)
     x_naive = feature_matrix(examples, NAIVE.features, encoder, True)  # the encoder's default
-    bar = tqdm(total=len({e.source for e in examples}), desc="leave-one-source-out", unit="source")
+    bar = tqdm(
+        total=len({e.source for e in examples} - train_only),
+        desc="leave-one-source-out",
+        unit="source",
+    )
 
     def step(source: str) -> None:
         bar.set_postfix_str(source)
         bar.update(1)
 
     try:
-        results, held = leave_one_source_out(examples, x_ours, x_naive, config, on_source=step)
+        results, held = leave_one_source_out(
+            examples, x_ours, x_naive, config, on_source=step, train_only=train_only
+        )
     finally:
         bar.close()
+    # The pools and the curve are of the evaluated (held-out) rows only.
+    evaluated = np.array([e.source not in train_only for e in examples])
+    examples = [e for e, keep in zip(examples, evaluated, strict=True) if keep]
+    held = {k: v[evaluated] for k, v in held.items()}
     pools = [pooled(examples, held, None), pooled(examples, held, POOL_PER_SOURCE)]
     stats = summary(results)
     out = Path(args.out)
@@ -148,6 +200,11 @@ def loso(args: argparse.Namespace) -> int:
             "C": config.C,
             "class_balanced": config.class_balanced,
             "max_length": config.max_length,
+            "source_multipliers": dict(config.source_multipliers),
+            "source_shares": dict(config.source_shares),
+            "source_effects": config.source_effects,
+            "pooled_mix": config.pooled_mix,
+            "train_only": sorted(train_only),
         },
     }
     write_atomic(out / "loso.json", json.dumps(doc, indent=1) + "\n")
@@ -162,6 +219,24 @@ def loso(args: argparse.Namespace) -> int:
         f"held-out sources, pooled (<= {POOL_PER_SOURCE} per source)",
     )
     print(text)
+    return 0
+
+
+def common_sense(args: argparse.Namespace) -> int:
+    """The common-sense set's figures for --artifact at --target-strong-fraction's threshold."""
+    from router.training.evalset import default_evalset_path
+    from router.training.evalset_check import report
+
+    fraction = args.target_strong_fraction
+    if not 0.0 <= fraction <= 1.0:
+        raise RouterError(f"--target-strong-fraction {fraction}; expected a number in [0, 1]")
+    if args.artifact is None:
+        from router.model import default_artifact_dir
+
+        args.artifact = str(default_artifact_dir())
+    artifact, encoder = _artifact_and_encoder(args)
+    evalset = Path(args.evalset) if args.evalset else default_evalset_path()
+    print(report(artifact, encoder, evalset, fraction))
     return 0
 
 
@@ -211,6 +286,33 @@ def calibrate(args: argparse.Namespace) -> int:
     )
     artifact.save(args.artifact)
     print(json.dumps({"target_strong_fraction": fraction, "threshold": threshold}))
+    return 0
+
+
+def fit_routes(args: argparse.Namespace) -> int:
+    """Fit the route classifier of --config's routes into --out (a cache hit leaves it as is)."""
+    from router.encoder import effective_length, load_encoder
+    from router.model import default_artifact_dir
+    from router.route_specs import load_background, routes_from_yaml
+    from router.routes import content_key, fit_routes, read_cached, save_model
+
+    specs = routes_from_yaml(args.config)
+    artifact = load_artifact(args.artifact or default_artifact_dir())
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # as the shipped fits
+    length = effective_length(artifact.encoder_max_length, encoder.max_seq_length)
+    background = load_background()
+    key = content_key(specs, encoder, length, background)
+    out = Path(args.out)
+    model = read_cached(out, key)
+    if model is not None:
+        print(f"{out / (key + '.json')} is up to date ({len(specs)} routes)")
+        return 0
+    model = fit_routes(specs, encoder, length, background, key)
+    path = save_model(model, out)
+    if path is None:
+        raise RouterError(f"--out {out}: cannot write the route classifier there")
+    print(f"wrote {path} ({len(specs)} routes: {', '.join(model.routes)})")
+    print(json.dumps(model.training, sort_keys=True))
     return 0
 
 

@@ -72,8 +72,13 @@ def leave_one_source_out(
     config: TrainConfig,
     naive_config: TrainConfig = NAIVE,
     on_source: Callable[[str], None] | None = None,
+    train_only: frozenset[str] = frozenset(),
 ) -> tuple[list[SourceResult], dict[str, np.ndarray]]:
-    """Per-source results and held-out scores ({"ours": ..., "naive": ...}, in example order)."""
+    """Per-source results and held-out scores ({"ours": ..., "naive": ...}, in example order).
+
+    Sources in ``train_only`` (self-written rows, whose outcomes are a person's judgement) are in
+    every training fold and never held out; their held-out scores stay 0.
+    """
     weak = np.array([e.weak for e in examples])
     strong = np.array([e.strong for e in examples])
     sources = np.array([e.source for e in examples])
@@ -81,7 +86,7 @@ def leave_one_source_out(
     small, large = panel_arrays(examples)
     held = {"ours": np.zeros(len(examples)), "naive": np.zeros(len(examples))}
     results = []
-    for source in sorted(set(sources.tolist())):
+    for source in sorted(set(sources.tolist()) - train_only):
         if on_source is not None:
             on_source(source)
         test = sources == source

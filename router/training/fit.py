@@ -56,6 +56,51 @@ class TrainConfig:
     pooled_mix: float = 0.0
     class_balanced: bool = False
     max_length: int | None = DEFAULT_MAX_LENGTH
+    # (source, multiplier) pairs: a source's rows weigh that much more (a name matches the source
+    # and its sub-sources, "alpacaeval" also "alpacaeval/oasst"); see source_multipliers.
+    source_multipliers: tuple[tuple[str, float], ...] = ()
+    # (source, share) pairs: a source's rows carry that share of the total training weight,
+    # whatever else is in the fold (applied after the multipliers; see source_shares).
+    source_shares: tuple[tuple[str, float], ...] = ()
+    # Sources whose prompts make the calibration mix, each weighing the same (empty: all sources).
+    calibration_sources: tuple[str, ...] = ()
+
+
+def in_sources(source: str, names: Sequence[str]) -> bool:
+    """True if ``source`` is one of ``names`` or a sub-source of one ("alpacaeval/oasst")."""
+    return any(source == n or source.startswith(n + "/") for n in names)
+
+
+def source_multipliers(
+    sources: Sequence[str], multipliers: Sequence[tuple[str, float]]
+) -> np.ndarray:
+    """Per-example weight multipliers: the product of every matching (source, multiplier) pair."""
+    out = np.ones(len(sources), dtype=np.float64)
+    for name, factor in multipliers:
+        out[[in_sources(s, (name,)) for s in sources]] *= factor
+    return out
+
+
+def source_shares(
+    weights: np.ndarray, sources: Sequence[str], shares: Sequence[tuple[str, float]]
+) -> np.ndarray:
+    """``weights`` rescaled so that each (source, share) pair's rows carry that share of the total
+    (the rest keep their proportions; mean 1). Sources absent from ``sources`` are ignored."""
+    out = np.asarray(weights, dtype=np.float64).copy()
+    total = out.sum()
+    fixed = np.zeros(len(out), dtype=bool)
+    for name, share in shares:
+        rows = np.array([in_sources(s, (name,)) for s in sources], dtype=bool)
+        if rows.any():
+            out[rows] *= share * total / out[rows].sum()
+            fixed |= rows
+    rest = 1.0 - sum(
+        share for name, share in shares if any(in_sources(s, (name,)) for s in sources)
+    )
+    if (~fixed).any() and rest > 0:
+        out[~fixed] *= rest * total / out[~fixed].sum()
+    scaled: np.ndarray = out * (len(out) / out.sum())
+    return scaled
 
 
 @dataclass
@@ -219,6 +264,8 @@ def train_arrays(
     """
     y = make_labels(config.label, weak, strong, config.threshold, small, large)
     weights = source_weights(sources, config.source_weight_power)
+    weights = weights * source_multipliers(sources, config.source_multipliers)
+    weights = source_shares(weights, sources, config.source_shares)
     c, cv = choose_c(x, y, weak, strong, sources, weights, config)
     fit = _fit(x, y, weights, c, np.asarray(sources), config)
     fit.cv = cv
@@ -249,6 +296,14 @@ def train(
         "label_threshold": config.threshold,
         "source_weight_power": config.source_weight_power,
         "class_balanced": config.class_balanced,
+        "source_effects": config.source_effects,
+        "pooled_mix": config.pooled_mix,
+        **(
+            {"source_multipliers": dict(config.source_multipliers)}
+            if config.source_multipliers
+            else {}
+        ),
+        **({"source_shares": dict(config.source_shares)} if config.source_shares else {}),
     }
     artifact = Artifact(
         name=name,
@@ -265,9 +320,20 @@ def train(
         training=summary,
         encoder_max_length=config.max_length,
     )
-    artifact.calibrate(
-        fit.predict(x),
-        "the training data, every source weighted equally",
-        source_weights(sources, 1.0),
-    )
+    calibrate(artifact, fit.predict(x), sources, config.calibration_sources)
     return artifact
+
+
+def calibrate(
+    artifact: Artifact, scores: np.ndarray, sources: Sequence[str], names: Sequence[str]
+) -> None:
+    """Calibrate on the training prompts of the sources ``names`` (all if empty), each source
+    weighing the same: the reference mix that policies' target fractions refer to."""
+    keep = np.array([not names or in_sources(s, names) for s in sources])
+    if not keep.any():
+        raise RouterError(f"no training source matches --calibrate-on {', '.join(names)}")
+    kept = [s for s, k in zip(sources, keep, strict=True) if k]
+    mix = ", ".join(sorted(set(kept))) if names else "the training data"
+    artifact.calibrate(
+        scores[keep], f"{mix}, every source weighted equally", source_weights(kept, 1.0)
+    )

@@ -1,4 +1,4 @@
-"""Loaders for the shared routing data: RouteLLM (MMLU, GSM8K, MT-Bench) and LLMRouter.
+"""Loaders for the shared routing data: RouteLLM (MMLU, GSM8K, MT-Bench), LLMRouter, AlpacaEval.
 
 ``load_path`` accepts the data root, one dataset directory, one benchmark directory or a generic
 JSONL file, and returns Examples with outcomes in [0, 1]. Which model is weak and which strong is
@@ -14,11 +14,13 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from router.conversation import Conversation
 from router.errors import DataError
+from router.training.alpacaeval import load_alpacaeval
 from router.training.data import Example, load_jsonl, outcome, read_jsonl
 
 # The 7B generalist against the best large model: the pair with a clear gap on 12 of 14 tasks,
@@ -46,6 +48,10 @@ def load_path(path: str | Path) -> list[Example]:
         loaders.append(lambda: load_routellm(path / "routellm"))
     if (path / "llmrouter").is_dir():
         loaders.append(lambda: load_llmrouter(path / "llmrouter"))
+    # AlpacaEval (router/training/alpacaeval.py): the data root's alpacaeval/ or that directory.
+    for directory in (path / "alpacaeval", path):
+        if (directory / "outcomes.jsonl").is_file():
+            loaders.append(partial(load_alpacaeval, directory))
     if any((path / n).is_dir() for n in ("mmlu", "gsm8k", "mt_bench")):
         loaders.append(lambda: load_routellm(path))
     if (path / "dcrouter_train.json").is_file() or (path / "dcrouter_test.json").is_file():
@@ -61,8 +67,8 @@ def load_path(path: str | Path) -> list[Example]:
             path,
             None,
             "no routing data found; expected routellm/ or llmrouter/ (the shared data layout), "
-            "mmlu/responses/*.csv, gsm8k_responses.csv, judgements.jsonl, dcrouter_*.json "
-            "or a .jsonl file",
+            "mmlu/responses/*.csv, gsm8k_responses.csv, judgements.jsonl, dcrouter_*.json, "
+            "alpacaeval/outcomes.jsonl or a .jsonl file",
         )
     return [example for load in loaders for example in load()]
 

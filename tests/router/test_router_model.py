@@ -148,11 +148,16 @@ def test_openvino_runtime_scores_as_torch_does(real_router: Router) -> None:
 def test_the_router_reads_the_prompt_length_its_artifact_was_trained_on(
     real_router: Router,
 ) -> None:
-    """The shipped artifact reads 128 word pieces: what follows them cannot move the score."""
+    """The shipped artifact reads 128 word pieces: what follows them cannot move the score.
+
+    (Its `length` feature counts every character and word, so the two tails have equal lengths.)
+    """
     length = real_router.artifact.encoder_max_length
     assert length == 128 and real_router.info["encoder_max_length"] == 128
     words = (HARD + " ") * 8  # far past 128 word pieces
-    first, second = real_router.score([words + "in Rust.", words + "in Haskell, with proofs."])
+    first, second = real_router.score(
+        [words + "in Rust, with proof.", words + "in Java, with tests."]
+    )
     assert first == pytest.approx(second, abs=1e-9)
     short = real_router.encoder.encode([HARD], max_length=8)
     assert not np.allclose(short, real_router.encoder.encode([HARD]))
@@ -259,3 +264,20 @@ def test_only_mean_pooled_transformers_run_on_openvino(tmp_path: Path) -> None:
     pooling.write_text(json.dumps(config))
     assert not supports(model)  # load_encoder runs it on torch
     assert not supports(tmp_path)  # no model at all
+
+
+def test_serving_path_never_imports_the_training_code() -> None:
+    """router.training (data loaders, the evaluation sets, fitting) is offline code: the gateway
+    and every serving module of the router must start without it."""
+    probe = (
+        "import pkgutil, sys, importlib, router; "
+        "[importlib.import_module('router.' + m.name) "
+        "for m in pkgutil.iter_modules(router.__path__) if m.name != 'training']; "
+        "import gateway.app, gateway.server, gateway.chat.service, gateway.chat.scoring; "
+        "print(sorted(m for m in sys.modules if m.startswith('router.training')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

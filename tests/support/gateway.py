@@ -20,6 +20,7 @@ import uvicorn
 import yaml
 
 from gateway.app import create_app
+from gateway.chat.scoring import Classifier
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
 from tests.support.records import Records
@@ -82,7 +83,7 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
             "deployments": {n: {"backend": backend, **d} for n, d in deployments.items()},
         }
     path = tmp_path / "tiergate.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))  # tiers are ordered as listed
     return path
 
 
@@ -92,6 +93,7 @@ def start_gateway(
     env: dict[str, str] | None = None,
     *,
     sinks: Sequence[Telemetry] = (),
+    classifier: Classifier | None = None,
     **settings: Any,
 ) -> RunningGateway:
     path = write_config(tmp_path, config)
@@ -101,6 +103,7 @@ def start_gateway(
         scorer=scorer,
         env=env or {},
         sinks=sinks,
+        classifier=classifier,
     )
     server, thread, sock = serve_in_thread(app)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -143,11 +146,17 @@ class Gateway:
 
 
 def start(
-    tmp_path: Path, config: dict[str, Any], env: dict[str, str] | None = None, **settings: Any
+    tmp_path: Path,
+    config: dict[str, Any],
+    env: dict[str, str] | None = None,
+    classifier: Classifier | None = None,
+    **settings: Any,
 ) -> Gateway:
     """A gateway on loopback with a `Records` sink among its telemetry sinks."""
     records = Records()
-    running = start_gateway(tmp_path, config, env, sinks=[records], **settings)
+    running = start_gateway(
+        tmp_path, config, env, sinks=[records], classifier=classifier, **settings
+    )
     return Gateway(running, records)
 
 

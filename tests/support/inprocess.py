@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
+from gateway.chat.scoring import Classifier
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
 from tests.support.gateway import write_config
@@ -35,6 +36,7 @@ async def in_process(
     *,
     sinks: Sequence[Telemetry] = (),
     env: dict[str, str] | None = None,
+    classifier: Classifier | None = None,
     **settings: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client whose requests go straight into a gateway app built from `config`, with its
@@ -46,6 +48,7 @@ async def in_process(
         scorer=KeywordScorer(),
         env=env or {},
         sinks=sinks,
+        classifier=classifier,
     )
     transport = httpx.ASGITransport(app=app)
     async with (

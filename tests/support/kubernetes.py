@@ -31,7 +31,7 @@ CUSTOM_KINDS = {
     ("inference.networking.k8s.io/v1", "InferencePool"),
 }
 # The environment variables that name a directory the gateway writes (gateway.settings,
-# router.openvino, router.embeddings; TMPDIR for Python's tempfile).
+# router.openvino, router.training.embeddings; TMPDIR for Python's tempfile).
 WRITE_DIRS = ("TIERGATE_LOG_DIR", "TIERGATE_OPENVINO_CACHE", "TIERGATE_CACHE_DIR", "TMPDIR")
 VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 

@@ -1,7 +1,9 @@
-"""A fake router for gateway tests: prompts containing "HARD" score 0.9, others 0.1.
+"""A fake router for gateway tests: prompts containing "HARD" score 0.9, others 0.1; and a fake
+route classifier: a prompt containing a route's keyword belongs to that route.
 
-It has the same surface as the trained router (`score`, `threshold_for_fraction`, `info`), so the
-gateway's real batching, policy and calibration code paths run; `batches` records each call.
+They have the same surface as the trained router (`score`, `threshold_for_fraction`, `info`) and
+the fitted routes (`names`, `classify`), so the gateway's real batching, policy and calibration
+code paths run; `batches` records each call.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
+from router import RouteMatch
 
 
 class KeywordScorer:
@@ -23,6 +27,34 @@ class KeywordScorer:
 
     def threshold_for_fraction(self, fraction: float) -> float:
         return 1.0 - fraction
+
+
+class KeywordClassifier:
+    """`keywords`: route name -> a word whose presence claims the route with probability 0.95;
+    `"maybe <word>"` claims it with 0.4 only (below the default confidence of 0.6)."""
+
+    def __init__(self, keywords: dict[str, str], confidence: float = 0.6) -> None:
+        self.keywords = keywords
+        self.confidence = confidence
+        self.batches: list[int] = []
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.keywords)
+
+    def classify(self, items: Sequence[Any]) -> list[RouteMatch]:
+        self.batches.append(len(items))
+        matches = []
+        for item in items:
+            text = _text(item)
+            found = [(n, w) for n, w in self.keywords.items() if w in text]
+            if not found:
+                matches.append(RouteMatch(None, 0.1, self.names[0]))
+                continue
+            name, word = found[0]
+            p = 0.4 if f"maybe {word}" in text else 0.95
+            matches.append(RouteMatch(name if p >= self.confidence else None, p, name))
+        return matches
 
 
 def _text(item: Any) -> str:

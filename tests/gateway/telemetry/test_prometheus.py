@@ -38,6 +38,7 @@ def test_one_answered_request_fills_every_family() -> None:
             intended_tier="small",
             served_tier="small",
             reason="score",
+            category="none",
         )
         == 1
     )
@@ -85,6 +86,7 @@ def test_fallback_error_abort_and_partial_are_told_apart() -> None:
             intended_tier="small",
             served_tier="large",
             reason="score",
+            category="none",
         )
         == 1
     )

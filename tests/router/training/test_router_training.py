@@ -9,24 +9,7 @@ from router.errors import RouterError
 from router.training.data import Example
 from router.training.evaluation import NAIVE, leave_one_source_out, pooled, summary
 from router.training.fit import TrainConfig, feature_matrix, source_weights, train, train_arrays
-
-
-def synthetic(n_per_source: int = 40) -> list[Example]:
-    """Three sources; code and maths requests need the strong model, lookups do not."""
-    rng = np.random.default_rng(0)
-    examples = []
-    kinds = {
-        "code": ("implement a python function def class return", 0.8),
-        "maths": ("solve the equation compute how many integral", 0.6),
-        "lookup": ("what is the capital name of the country", 0.1),
-    }
-    for source, (words, p_hard) in kinds.items():
-        vocab = words.split()
-        for i in range(n_per_source):
-            text = " ".join(rng.choice(vocab, size=6)) + f" item {i}"
-            hard = rng.random() < p_hard
-            examples.append(Example((("user", text),), 0.0 if hard else 1.0, 1.0, source, source))
-    return examples
+from tests.support.routerdata import synthetic
 
 
 def test_source_weights_balance_sources() -> None:
