@@ -42,6 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "routing"
 CONFIG = ROOT / "deploy" / "examples" / "two-tier.yaml"
+COMMON_SENSE = ROOT / "router" / "evalsets" / "common_sense.jsonl"
+SELF_WRITTEN = ROOT / "router" / "trainsets" / "self_written.jsonl"
 AGREEMENT_GOAL = 0.995
 APGR_TOLERANCE = 0.005
 AUC_TOLERANCE = 0.01
@@ -113,9 +115,13 @@ def embed_fn(encoder: Any, length: int) -> Any:
     return encode
 
 
-def held_out(examples: Sequence[Any], artifact: Any, encode: Any, length: int) -> dict[str, float]:
-    """The model card's protocol on one variant's embeddings: mean leave-one-source-out APGR,
-    pooled (all rows and balanced) APGR, and the sources below 0.5."""
+def held_out(
+    examples: Sequence[Any], extra: Sequence[Any], artifact: Any, encode: Any, length: int
+) -> dict[str, float]:
+    """The model card's protocol on one variant's embeddings (`tiergate router loso` with the
+    artifact's own training settings): the outcome sources held out one at a time, the ``extra``
+    (train-only, self-written) rows in every training fold; mean APGR over the sources, pooled
+    APGR (all held-out rows and balanced), and the sources below 0.5."""
     from router.features import featurize
     from router.training.evaluation import POOL_PER_SOURCE, leave_one_source_out, pooled, summary
     from router.training.fit import TrainConfig
@@ -128,11 +134,21 @@ def held_out(examples: Sequence[Any], artifact: Any, encode: Any, length: int) -
         source_weight_power=float(training.get("source_weight_power", 0.0)),
         C=float(training.get("C", 1.0)),
         class_balanced=bool(training.get("class_balanced", False)),
+        source_effects=bool(training.get("source_effects", False)),
+        pooled_mix=float(training.get("pooled_mix", 0.0)),
+        source_multipliers=tuple((training.get("source_multipliers") or {}).items()),
+        source_shares=tuple((training.get("source_shares") or {}).items()),
         max_length=length,
     )
-    x = featurize([e.conversation for e in examples], config.features, encode)
+    rows = [*examples, *extra]
+    train_only = frozenset(e.source for e in extra)
+    x = featurize([e.conversation for e in rows], config.features, encode)
     # The protocol fits a naive baseline beside the router; here both are the router (cheap).
-    results, held = leave_one_source_out(examples, x, x, config, naive_config=config)
+    results, held = leave_one_source_out(
+        rows, x, x, config, naive_config=config, train_only=train_only
+    )
+    n = len(examples)  # the evaluated rows come first
+    held = {k: v[:n] for k, v in held.items()}
     stats = summary(results)
     return {
         "mean_apgr": stats["mean_apgr"],
@@ -182,8 +198,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     if variants[0] != Variant("fp32", base_length):
         variants.insert(0, Variant("fp32", base_length))
     conversations, examples = distinct_conversations(args.data)
+    from router.training.sources import load_path
+
+    extra = [e for path in args.train_only for e in load_path(path)]
     thresholds = policy_thresholds(artifact, args.config)
     common = read_common_sense(args.common_sense) if args.common_sense else None
+    print(f"{len(extra)} train-only rows", flush=True)
     print(f"{len(conversations)} distinct prompts, {len(examples)} examples", flush=True)
     rows = []
     reference: dict[str, np.ndarray] = {}
@@ -213,7 +233,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             for name, t in thresholds.items()
         }
         if not args.no_loso:
-            row["held_out"] = held_out(examples, artifact, encode, variant.max_length)
+            row["held_out"] = held_out(examples, extra, artifact, encode, variant.max_length)
         if common is not None:
             row["common_sense_auc"] = auc(
                 artifact.predict(featurize(common[0], artifact.features, encode)), common[1]
@@ -230,6 +250,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "common_sense_n": len(common[1]) if common is not None else 0,
         "int8_calibration": str(args.int8_calibration or "the shipped prompts"),
         "rows": [judge(row, rows[0]) for row in rows],
+        "lengths": list(args.lengths),
         "versions": _versions(),
         "load_average": os.getloadavg()[0],
     }
@@ -327,6 +348,45 @@ def calibration_file(path: Path, size: int = 300) -> Path:
     return out
 
 
+def card(result: dict[str, Any], table: str) -> str:
+    """The model card's section: the table, which precision is the default and why."""
+    from router.encoder import DEFAULT_PRECISION
+
+    rows = [r for r in result["rows"] if r["max_length"] == result["rows"][0]["max_length"]]
+    passing = [r["precision"] for r in rows if all(r["acceptable"].values())]
+    command = (
+        "python -m bench.encoder_precision --artifact router/artifacts/default "
+        + (f"--lengths {','.join(map(str, result['lengths']))} " if result.get("lengths") else "")
+        + "--write-card"
+    )
+    return "\n".join(
+        [
+            "## Encoder precision",
+            "",
+            "The encoder may run in float32, bfloat16 or int8 (`TIERGATE_ENCODER_PRECISION`); a "
+            "lower precision moves p_strong a little, so it is judged by the decisions it "
+            "changes (issue 17): acceptable when, on every prompt of the shared routing data, "
+            "the tier chosen at every policy's threshold agrees with float32's on at least "
+            f"{100 * AGREEMENT_GOAL:.1f}% of prompts, held-out APGR (this card's protocol) is "
+            f"at most {APGR_TOLERANCE} below float32's and the common-sense AUC at most "
+            f"{AUC_TOLERANCE} below. Rows with fewer word pieces are float32 reading less (the "
+            "shipped weights; issue 17's 'read less').",
+            "",
+            "```bash",
+            command,
+            "```",
+            "",
+            table,
+            "",
+            f"Acceptable at the artifact's length: {', '.join(passing) or 'none'}. The default is "
+            f"**{DEFAULT_PRECISION}** (`router.encoder.DEFAULT_PRECISION`), the fastest "
+            "acceptable one (speed: bench/RESULTS.md, `## Router`); "
+            "`TIERGATE_ENCODER_PRECISION=fp32` restores float32.",
+            "",
+        ]
+    )
+
+
 def _failed(verdict: dict[str, bool]) -> str:
     return "no (" + ", ".join(k for k, ok in verdict.items() if not ok) + ")"
 
@@ -366,11 +426,32 @@ def main() -> int:
         help="calibrate int8 on these prompts (TIERGATE_INT8_CALIBRATION: a JSONL file or a "
         "routing-data directory); default: the shipped prompts",
     )
-    parser.add_argument("--common-sense", type=Path, default=None, metavar="FILE")
+    parser.add_argument(
+        "--train-only",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="rows in every training fold, never held out (default: the self-written set)",
+    )
+    parser.add_argument(
+        "--common-sense",
+        type=Path,
+        default=COMMON_SENSE,
+        metavar="FILE",
+        help="JSONL of prompt and label simple|demanding (default: the shipped set)",
+    )
+    parser.add_argument(
+        "--write-card",
+        action="store_true",
+        help="replace the '## Encoder precision' section of the artifact's MODEL_CARD.md",
+    )
     parser.add_argument("--no-loso", action="store_true", help="skip the held-out fits")
     parser.add_argument("--json", type=Path, default=None, metavar="FILE")
     parser.add_argument("--markdown", type=Path, default=None, metavar="FILE")
     args = parser.parse_args()
+    if args.train_only is None:
+        args.train_only = [SELF_WRITTEN]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.int8_calibration is not None:
         from router.settings import CALIBRATION_ENV
@@ -383,6 +464,10 @@ def main() -> int:
         args.json.write_text(json.dumps(result, indent=1, allow_nan=True) + "\n")
     if args.markdown:
         args.markdown.write_text(table + "\n")
+    if args.write_card:
+        from bench.report import replace_section
+
+        replace_section(args.artifact / "MODEL_CARD.md", "Encoder precision", card(result, table))
     return 0
 
 
