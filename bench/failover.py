@@ -201,11 +201,6 @@ def render(fig: Figures, plan: Plan, events: Events, meta: dict[str, Any]) -> st
     in_flight = sum(1 for age in fig.missing_age_s if age < 0)
     queued = [age for age in fig.missing_age_s if age >= 0]
     queued_text = f", ended {max(queued):.2f} s or less before it" if queued else ""
-    exit_note = (
-        " (uvicorn re-raises the SIGTERM it handled once its graceful shutdown is over)"
-        if events.term_exit_code == -15
-        else ""
-    )
     rpm_max = max(fig.rpm_per_minute.values(), default=0)
     out = [
         "## Failover: three replicas behind HAProxy",
@@ -214,8 +209,9 @@ def render(fig: Figures, plan: Plan, events: Events, meta: dict[str, Any]) -> st
         f"{int(meta['elapsed_s']) // 60 + 1} minutes). Three `tiergate serve` replicas "
         "(bench/fleet.py) behind HAProxy "
         f"{meta['haproxy']} (health checks on `/ready`; `retry-on conn-failure empty-response "
-        "response-timeout`, `option redispatch 1`: only what failed before any byte of a response "
-        "left a replica is retried), one Redis (rate and budget counters), one Postgres "
+        "response-timeout 503`, `option redispatch 1`: only what failed before any byte of a "
+        "response left a replica, or a replica's 503, is retried), one Redis (rate and budget "
+        "counters), one Postgres "
         f"{meta['postgres']} (the request log of all three), one fake upstream (100 ms to the "
         "first byte, streams of 22 events 60 ms apart). Load (bench/fleet_load.py): "
         f"{plan.duration_s:g} s at concurrency {plan.concurrency} on the main key (half streamed, "
@@ -223,7 +219,7 @@ def render(fig: Figures, plan: Plan, events: Events, meta: dict[str, Any]) -> st
         "rpm-limited and a budget-limited key sending faster than their limits. At "
         f"{plan.kill_at_s:g} s r1 is SIGKILLed, at {plan.restart_at_s:g} s started again (ready "
         f"{events.restart_ready_s:.1f} s later), at {plan.term_at_s:g} s r2 is SIGTERMed (drained "
-        f"in {events.drain_s:.1f} s, exit code {events.term_exit_code}{exit_note}). Load average "
+        f"in {events.drain_s:.1f} s, exit code {events.term_exit_code}). Load average "
         "at the end: "
         f"{meta['load_avg_end']:.1f}.",
         "",

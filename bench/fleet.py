@@ -73,10 +73,15 @@ defaults
     #   The dead replica may have called the upstream already: the retry can cost one more
     #   upstream call, never a second answer to the client, and the client's x-request-id shows
     #   both attempts in the request log if the first was recorded;
-    # - response-timeout: nothing at all came back within `timeout server`.
+    # - response-timeout: nothing at all came back within `timeout server`;
+    # - 503: the replica answered without serving: `shutting_down` (it is draining: a request
+    #   that reached it between SIGTERM and its socket closing, on a pooled connection, before
+    #   the health checks took it out), `no_deployment_available`, or its connection cap. As
+    #   with empty-response, a retry can cost one more upstream call (a request the drain's grace
+    #   ran out on), never a second answer.
     # Nothing is retried once the first byte of a response has left a replica: a stream cut by a
     # dying replica ends with an error the client sees, never with a silent second answer.
-    retry-on conn-failure empty-response response-timeout
+    retry-on conn-failure empty-response response-timeout 503
     retries 3
     # Each retry goes to another replica (not the one that just failed).
     option redispatch 1

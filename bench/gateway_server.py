@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway.app import create_app
 from gateway.chat.scoring import Scorer
+from gateway.lifecycle import Drain
 from gateway.server import run
 from gateway.settings import Settings
 from gateway.storage import Database
@@ -62,8 +63,9 @@ def main(argv: list[str] | None = None) -> None:
         sinks.append(RequestLog(AsyncpgWriter(args.asyncpg_log)))
     overrides: dict[str, Any] = {"log_level": "warning"}
     overrides.update((k, _value(v)) for k, v in (item.split("=", 1) for item in args.set))
-    app = create_app(settings, scorer=scorer, sinks=sinks)
-    run(app, settings.host, settings.port, **overrides)
+    drain = Drain(settings.drain_grace_s)
+    app = create_app(settings, scorer=scorer, sinks=sinks, drain=drain)
+    run(app, settings, drain, **overrides)
 
 
 if __name__ == "__main__":

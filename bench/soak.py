@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(run())
         wall = time.monotonic() - t0
         rss_end = rss_mb(gateway.pid)
-        ready = httpx.get(url + "/ready", timeout=10).json()
+        status = httpx.get(url + "/status", timeout=10).json()
     finally:
         gateway.stop()
         small.stop()
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "log_rows": rows,
         "requests_with_a_response": accepted,
         "events": events,
-        "small_circuit_at_end": ready["tiers"]["small"]["deployments"]["small-a"]["circuit"],
+        "small_circuit_at_end": status["tiers"]["small"]["deployments"]["small-a"]["circuit"],
     }
     print(json.dumps(figures, indent=2))
     if args.write:

@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager, suppress
 import httpx
 from fastapi import Depends, FastAPI
 
+from gateway.access.authenticate import HeaderAuthentication
 from gateway.access.counters import build_store
 from gateway.access.keys import KeyRing
 from gateway.access.quota import Quota
@@ -33,6 +34,7 @@ from gateway.chat.scoring import BatchingScorer, Classifier, Scorer, load_classi
 from gateway.chat.service import ChatService
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.deps import metrics_access
+from gateway.lifecycle import Drain, Readiness
 from gateway.protocol.errors import install_error_handlers
 from gateway.protocol.openai import ModelList
 from gateway.reliability.breaker import Breakers
@@ -48,7 +50,7 @@ from gateway.upstream.balancer import Balancer
 from gateway.upstream.base import Backend, Target
 from gateway.upstream.litellm import LiteLLMBackend
 from gateway.upstream.openai import OpenAICompatibleBackend
-from gateway.upstream.probes import Readiness
+from gateway.upstream.probes import UpstreamStatus
 from policies import build_policies
 
 log = logging.getLogger(__name__)
@@ -68,6 +70,7 @@ def create_app(
     backends: Mapping[str, Backend] | None = None,
     env: Mapping[str, str] | None = None,
     sinks: Sequence[Telemetry] = (),
+    drain: Drain | None = None,
     classifier: Classifier | None = None,
 ) -> FastAPI:
     """The gateway for `settings`.
@@ -78,7 +81,8 @@ def create_app(
     backend name, owned by the caller (default: the ones the config uses, closed at shutdown).
     `env`: where `api_key_env` and `key_env` are looked up (default: the process environment).
     `sinks`: telemetry sinks that hear about every request after the configured ones (metrics,
-    request log); the caller owns them.
+    request log); the caller owns them. `drain`: the process's drain, which SIGTERM begins
+    (`gateway.server`); default: one of `settings.drain_grace_s` that nothing begins.
     """
     config = load_config(settings.config_path)
     variables = environ() if env is None else env
@@ -102,9 +106,14 @@ def create_app(
     )
     if not settings.log_content:
         _hold_content_loggers()
+    drain = drain if drain is not None else Drain(settings.drain_grace_s)
+    # /ready watches the SQLite file's directory (a Postgres database has none here).
+    sqlite = database is not None and database.url.dialect == "sqlite"
+    readiness = Readiness(drain, database.url.path.parent if database and sqlite else None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        drain.bind(asyncio.get_running_loop())
         owned = backends is None
         # Only the backends the config uses: importing litellm takes seconds and ~180 MB of RSS.
         used = {d.backend for d in config.deployments.values()}
@@ -117,7 +126,7 @@ def create_app(
         attempts = Attempts(live, breakers, concurrency, quota)
         planner = Planner(config, policies, balancer, batcher, quota)
         app.state.service = ChatService(
-            config, planner, attempts, quota, [*telemetry.sinks, *sinks]
+            config, planner, attempts, quota, [*telemetry.sinks, *sinks], drain
         )
         stored = (
             DatabaseResponseStore(database, retention_days=config.responses.retention_days)
@@ -129,7 +138,7 @@ def create_app(
             config, balancer.targets, attempts, quota, [*telemetry.sinks, *sinks]
         )
         app.state.quota = quota
-        app.state.readiness = Readiness(http, config, balancer.targets, breakers)
+        app.state.status = UpstreamStatus(http, config, balancer.targets, breakers)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
         prometheus = [s for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
         for metric_sink in prometheus:
@@ -165,9 +174,12 @@ def create_app(
 
     app = FastAPI(title="Tiergate", version="0.1.0", lifespan=lifespan)
     app.state.keys = keys
+    app.state.readiness = readiness
     app.state.database = database
     app.state.catalogue = current_catalogue
+    app.state.limits = config.limits
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(HeaderAuthentication, keys=keys)  # outermost: before the body is read
     install_error_handlers(app)
     for module in (chat, responses, embeddings, models, health, admin):
         app.include_router(module.router)

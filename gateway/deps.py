@@ -3,9 +3,9 @@
 The app puts each service on `app.state` once (`gateway.app`); this module is the only reader.
 Routes declare what they need with the `Annotated` types below and never touch `request.app.state`.
 
-Routes with a request body authenticate inside the route, through `Keys`, instead of with `Caller`:
-FastAPI runs dependencies before it validates the body, and a client must keep getting the body's
-400 (what is wrong with the JSON) before the key's 401, as it always has.
+Routes with a request body get their key as `BodyCaller`: it was checked from the headers before
+the body was read (`gateway.access.authenticate`), so a client without a key gets its 401 without
+the gateway reading, parsing or validating a byte of the body.
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from gateway.access.authenticate import STATE_KEY
 from gateway.access.keys import ApiKey, KeyRing
 from gateway.access.quota import Quota
 from gateway.chat.embeddings import EmbeddingsService
 from gateway.chat.responses import ResponsesService
 from gateway.chat.service import ChatService
+from gateway.config import Limits
+from gateway.lifecycle import Readiness
 from gateway.protocol.openai import ModelList
 from gateway.storage import Database
-from gateway.upstream.probes import Readiness
+from gateway.upstream.probes import UpstreamStatus
 
 
 def _service(request: Request) -> ChatService:
@@ -49,6 +52,10 @@ def _readiness(request: Request) -> Readiness:
     return cast(Readiness, request.app.state.readiness)
 
 
+def _status(request: Request) -> UpstreamStatus:
+    return cast(UpstreamStatus, request.app.state.status)
+
+
 def _database(request: Request) -> Database | None:
     return cast(Database | None, request.app.state.database)
 
@@ -64,6 +71,7 @@ Embeddings = Annotated[EmbeddingsService, Depends(_embeddings)]
 Keys = Annotated[KeyRing, Depends(_keys)]
 QuotaDep = Annotated[Quota, Depends(_quota)]
 ReadinessDep = Annotated[Readiness, Depends(_readiness)]
+StatusDep = Annotated[UpstreamStatus, Depends(_status)]
 DatabaseDep = Annotated[Database | None, Depends(_database)]
 """The gateway's database (`gateway.storage.Database`); None when the request log is off."""
 Models = Annotated[ModelList, Depends(_models)]
@@ -72,6 +80,18 @@ Models = Annotated[ModelList, Depends(_models)]
 
 def _caller(request: Request, keys: Keys) -> ApiKey | None:
     return keys.authenticate(request.headers)
+
+
+def _body_caller(request: Request, keys: Keys) -> ApiKey | None:
+    state = request.scope.get("state") or {}
+    if STATE_KEY in state:
+        return cast(ApiKey | None, state[STATE_KEY])
+    return keys.authenticate(request.headers)  # an open gateway, or no middleware in front
+
+
+def limits_of(request: Request) -> Limits:
+    """The config's request limits, for code that runs before the route (`gateway.api.body`)."""
+    return cast(Limits, request.app.state.limits)
 
 
 def _admin(request: Request, keys: Keys) -> ApiKey | None:
@@ -85,5 +105,7 @@ def metrics_access(request: Request, keys: Keys) -> None:
 
 Caller = Annotated[ApiKey | None, Depends(_caller)]
 """The caller's key (401 without a valid one; None when the gateway is open)."""
+BodyCaller = Annotated[ApiKey | None, Depends(_body_caller)]
+"""The caller's key on a route with a body, as the headers said before the body was read."""
 Admin = Annotated[ApiKey | None, Depends(_admin)]
 """An admin key (401, or 403 for a key that is not an admin's)."""

@@ -4,10 +4,10 @@ Environment variables (prefix `TIERGATE_`) first, then the defaults here. `Setti
 gateway process's (`tiergate serve`: built by the command, passed to `create_app`, never imported
 as a global, so tests build their own); `CommandSettings` are what the other commands read (`up`,
 `models prepare`, `logs`, and the `--host`/`--port` defaults of `serve` and `up`). Both share the
-listen address and the log directory, defined once in `_Shared`. The routing config (a YAML file,
-see `gateway.config`) is separate: settings say where it is. `environ()` hands out the variables the
-config names itself (`${NAME}`, `api_key_env`, `key_env`), `prometheus_multiproc_dir()`
-prometheus-client's own.
+listen address, the log directory and the drain's grace, defined once in `_Shared`. The routing
+config (a YAML file, see `gateway.config`) is separate: settings say where it is. `environ()` hands
+out the variables the config names itself (`${NAME}`, `api_key_env`, `key_env`),
+`prometheus_multiproc_dir()` prometheus-client's own.
 
 The router reads its own settings (`router.settings`): it knows nothing of the gateway.
 """
@@ -45,6 +45,13 @@ class _Shared(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
     log_dir: Path = Field(default_factory=default_log_dir)
+    drain_grace_s: float = Field(
+        30.0,
+        ge=0,
+        description="after SIGTERM, how long requests in flight may take to finish before they "
+        "are ended cleanly (Kubernetes' terminationGracePeriodSeconds must be larger; `tiergate "
+        "up` waits this long for its gateway)",
+    )
     request_log_url: str | None = Field(
         None,
         description="the database the gateway keeps its request log, stored responses and "
@@ -77,6 +84,37 @@ class Settings(_Shared):
 
     # Request limits: over them the client gets an OpenAI error envelope, never a 500.
     max_body_bytes: int = Field(4 * 1024 * 1024, gt=0)
+
+    # Connections (gateway.connections): what a production proxy in front would enforce.
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="a request's line and headers must arrive within this (from the connection "
+        "or from the request's first byte); else 408 and close (HAProxy's http-request 10 s)",
+    )
+    body_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="a request's whole body must arrive within this of its headers, however it "
+        "trickles; else 408 and close (nginx's client_body_timeout is 60 s between reads)",
+    )
+    keepalive_timeout_s: float = Field(
+        75.0,
+        gt=0,
+        description="an idle kept-alive connection is closed after this (nginx's default; longer "
+        "than a cloud load balancer's 60 s idle timeout, so the balancer closes first)",
+    )
+    max_header_bytes: int = Field(
+        32 * 1024,
+        ge=1024,
+        description="request line and headers together; larger is 431 (nginx: 4 x 8 KiB)",
+    )
+    max_connections: int = Field(
+        4096,
+        gt=0,
+        description="open client connections; past it a new one is answered 503 and closed, with "
+        "a warning in the log (lowered to half the process's open-file limit if that is less)",
+    )
     log_content: bool = Field(
         False,
         description="let litellm and the openai client log prompts, completions and request "

@@ -48,7 +48,8 @@ PROC_CGROUP = Path("/proc/self/cgroup")
 EARLY_DEATH_S = 10.0
 """A worker that exits this soon after its start is broken (a port, a database), not unlucky."""
 STOP_TIMEOUT_S = 60.0
-"""How long the supervisor waits for draining workers before it kills what is left."""
+"""How long the supervisor waits for draining workers before it kills what is left (`tiergate
+serve` passes the drain's grace and uvicorn's margin instead)."""
 
 
 # --- how many -----------------------------------------------------------------------------------
@@ -186,12 +187,14 @@ class Supervisor:
         sock: socket.socket,
         workers: int,
         on_exit: Callable[[int], None] = lambda pid: None,
+        stop_s: float = STOP_TIMEOUT_S,
     ) -> None:
         self._target = target
         self._args = args
         self._sock = sock
         self._workers = workers
         self._on_exit = on_exit
+        self._stop_s = stop_s
         self._context = multiprocessing.get_context("spawn")
         self._processes: dict[int, tuple[Any, float]] = {}
         self._stopping: int | None = None
@@ -240,7 +243,7 @@ class Supervisor:
         deadline: float | None = None
         while self._processes:
             if self._stopping is not None and deadline is None:
-                deadline = time.monotonic() + STOP_TIMEOUT_S
+                deadline = time.monotonic() + self._stop_s
             if deadline is not None and time.monotonic() > deadline:
                 for process, _ in self._processes.values():
                     process.kill()

@@ -37,6 +37,7 @@ from router.artifact import write_atomic
 from router.conversation import ConversationError, Item, last_user_text, to_conversation
 from router.encoder import Encoder, effective_length
 from router.errors import RouterError
+from router.model import CHARS_PER_PIECE, readable
 from router.route_specs import NONE_CATEGORY, Background, RouteSpec, load_background
 
 log = logging.getLogger(__name__)
@@ -201,9 +202,10 @@ class Routes:
         texts = []
         for index, item in enumerate(items):
             try:
-                texts.append(last_user_text(to_conversation(item)))
+                text = last_user_text(to_conversation(item))
             except ConversationError as exc:
                 raise RouterError(f"item {index}: {exc}") from None
+            texts.append(readable(text, self.model.max_length * CHARS_PER_PIECE))  # as Router cuts
         return self.encoder.encode(texts, max_length=self.model.max_length)
 
     def explain(self, item: Item, nearest: int = 3) -> RouteExplanation:

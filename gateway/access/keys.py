@@ -107,6 +107,17 @@ class KeyRing:
             raise GatewayError(403, f"key {key.id!r} is not an admin key", code="admin_only")
         return key
 
+    def is_admin(self, headers: Mapping[str, str]) -> bool:
+        """Whether the caller presents an admin key (always, on an open gateway); never raises:
+        for routes that answer everyone, and admins with more."""
+        if self.open:
+            return True
+        try:
+            key = self.authenticate(headers)
+        except GatewayError:
+            return False
+        return key is not None and key.spec.admin
+
     def find(self, key_id: str) -> ApiKey | None:
         return next((k for _, k in self._keys if k.id == key_id), None)
 

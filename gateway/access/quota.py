@@ -38,7 +38,7 @@ from typing import Literal
 
 from gateway.access.counters import CounterError, CounterStore
 from gateway.access.keys import ApiKey
-from gateway.protocol.errors import GatewayError
+from gateway.protocol.errors import GatewayError, retry_after_header
 from policies import Downgrade
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ NANO_USD = 1_000_000_000
 MINUTE_TTL_S = 120
 
 _BUDGET_ONLY: tuple[Downgrade, ...] = ("budget",)
+_PERIOD_WORDS = {"day": "daily", "month": "monthly"}
 
 
 @dataclass
@@ -104,6 +105,37 @@ class Quota:
         if taken:
             ticket.nano_reserved += need
         return taken
+
+    async def extend(self, ticket: Ticket, *, tokens: int, nano: int) -> str | None:
+        """Reserve `tokens` more against the ticket's tpm counter and `nano` more nano-USD
+        against its budget (a stream that outgrew its reservation), both or neither. None when
+        taken; else the limit that refused (`tpm`, `budget`)."""
+        key = ticket.key
+        if key is None:
+            return None
+        took_tokens = 0
+        try:
+            if tokens > 0 and ticket.tokens_key is not None and key.spec.tpm is not None:
+                taken, _ = await self.store.reserve(
+                    ticket.tokens_key, tokens, key.spec.tpm, MINUTE_TTL_S
+                )
+                if not taken:
+                    return "tpm"
+                ticket.tokens_reserved += tokens
+                took_tokens = tokens
+            if nano > 0 and ticket.usd_key is not None and key.spec.budget_usd is not None:
+                limit = round(key.spec.budget_usd * NANO_USD)
+                taken, _ = await self.store.reserve(ticket.usd_key, nano, limit, ticket.usd_ttl_s)
+                if not taken:
+                    if took_tokens and ticket.tokens_key is not None:
+                        await self.store.adjust(ticket.tokens_key, -took_tokens, MINUTE_TTL_S)
+                        ticket.tokens_reserved -= took_tokens
+                    return "budget"
+                ticket.nano_reserved += nano
+        except CounterError as exc:
+            self._store_failed("extend", exc)
+            return None if self.on_error == "open" else "budget"
+        return None
 
     async def admit(
         self,
@@ -194,7 +226,7 @@ class Quota:
             f"key {ticket.key.id if ticket.key else ''!r} is over its {reason} limit of {limit} "
             f"{what} per minute ({seen} used, this request needs {amount})",
             code="rate_limit_exceeded",
-            headers={"retry-after": str(max(1, int(retry_after + 0.999)))},
+            headers={"retry-after": retry_after_header(retry_after)},
         )
 
     async def _budget(
@@ -221,9 +253,9 @@ class Quota:
         raise GatewayError(
             429,
             f"key {key.id!r} has spent ${seen / NANO_USD:.6f} of its ${spec.budget_usd:g} "
-            f"{spec.budget_period}ly budget; this request may cost up to ${cost:.6f}",
+            f"{_PERIOD_WORDS[spec.budget_period]} budget; this request may cost up to ${cost:.6f}",
             code="insufficient_quota",
-            headers={"retry-after": str(max(1, int(ends - now)))},
+            headers={"retry-after": retry_after_header(ends - now)},
         )
 
     async def _give_back(self, ticket: Ticket) -> None:

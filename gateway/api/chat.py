@@ -1,5 +1,6 @@
-"""`POST /v1/chat/completions` and `POST /v1/completions`: the body validated, the caller
-authenticated, the chat service called, its outcome sent as JSON or as Server-Sent Events."""
+"""`POST /v1/chat/completions` and `POST /v1/completions`: the caller authenticated (from the
+headers, before the body), the body read (`gateway.api.body`), the chat service called, its
+outcome sent as JSON or as Server-Sent Events."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from gateway.api.body import BodyRoute
 from gateway.chat.service import Outcome
 from gateway.chat.stream import StreamLease
-from gateway.deps import Keys, Service
+from gateway.deps import BodyCaller, Service
 from gateway.protocol.openai import ChatCompletionRequest, CompletionRequest, ErrorResponse
 
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 429, 502, 503, 504)
@@ -46,15 +48,13 @@ def respond(outcome: Outcome) -> Response:
 
 @router.post("/v1/chat/completions", responses=ERRORS)
 async def chat_completions(
-    body: ChatCompletionRequest, request: Request, keys: Keys, service: Service
+    body: ChatCompletionRequest, request: Request, key: BodyCaller, service: Service
 ) -> Response:
-    key = keys.authenticate(request.headers)  # after the body: see gateway.deps
     return respond(await service.handle("chat", body, request.headers, key))
 
 
 @router.post("/v1/completions", responses=ERRORS)
 async def completions(
-    body: CompletionRequest, request: Request, keys: Keys, service: Service
+    body: CompletionRequest, request: Request, key: BodyCaller, service: Service
 ) -> Response:
-    key = keys.authenticate(request.headers)
     return respond(await service.handle("completions", body, request.headers, key))

@@ -1,5 +1,6 @@
-"""`POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`: the body validated, the caller
-authenticated, the Responses service called (`gateway.chat.responses`), its outcome sent as a
+"""`POST /v1/responses`, `GET` and `DELETE /v1/responses/{id}`: the caller authenticated (from the
+headers, before the body), the body read as chat's is (`gateway.api.body`: structure, size, lone
+surrogates), the Responses service called (`gateway.chat.responses`), its outcome sent as a
 `response` object or as the typed events of the Responses API."""
 
 from __future__ import annotations
@@ -7,19 +8,19 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from gateway.api.body import BodyRoute
 from gateway.api.chat import ERRORS, respond
-from gateway.deps import Caller, Keys, Responses
+from gateway.deps import BodyCaller, Caller, Responses
 from gateway.protocol.openai import JSON
 from gateway.protocol.responses import ResponsesRequest
 
-router = APIRouter()
+router = APIRouter(route_class=BodyRoute)
 
 
 @router.post("/v1/responses", responses=ERRORS)
 async def create_response(
-    body: ResponsesRequest, request: Request, keys: Keys, service: Responses
+    body: ResponsesRequest, request: Request, key: BodyCaller, service: Responses
 ) -> Response:
-    key = keys.authenticate(request.headers)  # after the body: see gateway.deps
     return respond(await service.handle(body, request.headers, key))
 
 

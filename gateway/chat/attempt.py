@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import TypeVar
 from gateway.access.quota import Quota, Ticket
 from gateway.chat.ledger import Failures
 from gateway.chat.stream import StreamRelay
-from gateway.protocol.errors import GatewayError
+from gateway.protocol.errors import GatewayError, retry_after_header
 from gateway.protocol.openai import JSON
 from gateway.reliability.backoff import Backoff
 from gateway.reliability.breaker import Breaker, Breakers
@@ -232,6 +231,11 @@ def exhausted(failures: Failures) -> Exhausted:
         for n, e in failures
     )
     headers = {"x-tiergate-fallback": fallback_header(failures)}
+    if last.kind == "unencodable":
+        # Nothing was sent: the request cannot be encoded for any upstream.
+        return Exhausted(
+            failures, 400, f"{last_name}: {last.message}", code="invalid_request", headers=headers
+        )
     if last.kind == "client_error" and last.status is not None:
         # The upstream refused the request itself: the client must change it, not retry.
         return Exhausted(
@@ -249,7 +253,7 @@ def exhausted(failures: Failures) -> Exhausted:
             for _, e in failures
             if e.kind == "rate_limited" and e.retry_after is not None
         ]
-        headers["retry-after"] = str(max(1, math.ceil(min(known)))) if known else "1"
+        headers["retry-after"] = retry_after_header(min(known)) if known else "1"
         return Exhausted(
             failures,
             429,
@@ -261,7 +265,7 @@ def exhausted(failures: Failures) -> Exhausted:
     if all(e.kind == "unavailable" for _, e in failures):
         waits = [e.retry_after for _, e in failures if e.retry_after is not None]
         if waits:
-            headers["retry-after"] = str(max(1, round(min(waits))))
+            headers["retry-after"] = retry_after_header(min(waits))
         return Exhausted(
             failures,
             503,
@@ -299,8 +303,17 @@ def fallback_header(failures: Failures) -> str:
 def log_failure(name: str, exc: UpstreamError) -> None:
     # A refusal (open circuit, full queue) repeats for every request while it lasts: the breaker
     # logs when it opens, so each skip is only worth a debug line.
+    if exc.kind == "auth_failed":
+        log.error(
+            "%s refused the gateway's credentials (%s): check its api_key_env and what the "
+            "key may use (%s)",
+            name,
+            exc.status,
+            exc.detail,
+        )
+        return
     level = logging.DEBUG if isinstance(exc, Refused) else logging.WARNING
-    log.log(level, "%s failed (%s): %s", name, exc.kind, exc.message)
+    log.log(level, "%s failed (%s): %s", name, exc.kind, exc.detail)
 
 
 def unavailable(target: Target) -> UpstreamError:

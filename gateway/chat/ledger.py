@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -65,6 +66,18 @@ def fallback_reason(failures: Failures, answered: bool) -> str | None:
     return failures[0][1].kind if moved_on else None
 
 
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+"""A client's `x-request-id` the gateway keeps (and echoes, and logs): at most 128 characters of
+a charset that is safe in a header, a log line and a URL. Anything else gets a fresh id."""
+
+
+def accepted_request_id(sent: str | None) -> str | None:
+    """The client's `x-request-id` if it is short and plain (`REQUEST_ID`), else None."""
+    if sent is None or REQUEST_ID.fullmatch(sent) is None:
+        return None
+    return sent
+
+
 class Ledger:
     """One request's record, opened by the constructor (every sink hears that a request started)
     and written through the methods below until `finish`."""
@@ -80,8 +93,9 @@ class Ledger:
         api_key_id: str | None,
         stream: bool,
     ) -> None:
-        """`request_id` is the client's `x-request-id`, or None for a fresh one; `large_price`
-        prices the counterfactual (the same tokens on the most capable tier)."""
+        """`request_id` is the client's `x-request-id` (kept when `accepted_request_id` takes it;
+        else, or when None, a fresh one); `large_price` prices the counterfactual (the same tokens
+        on the most capable tier)."""
         self._sinks = sinks
         self._quota = quota
         self._large_price = large_price
@@ -89,7 +103,7 @@ class Ledger:
         self._ticket: Ticket | None = None
         self._finished = False
         self._rec = RequestRecord(
-            request_id=request_id or f"req-{uuid.uuid4().hex[:24]}",
+            request_id=accepted_request_id(request_id) or f"req-{uuid.uuid4().hex[:24]}",
             started_at=time.time(),
             endpoint=endpoint,
             api_key_id=api_key_id,
@@ -188,13 +202,22 @@ class Ledger:
 
     @_until_finished
     def stream_ended(
-        self, *, client_aborted: bool, partial: bool, error: UpstreamError | None
+        self,
+        *,
+        client_aborted: bool,
+        partial: bool,
+        error: UpstreamError | None,
+        cut: str | None = None,
     ) -> None:
-        """How a stream ended: whole, cut by the upstream (`error`), or left by the client."""
+        """How a stream ended: whole, cut by the upstream (`error`), ended by the gateway (`cut`:
+        the error code its last event carried, such as `insufficient_quota` or
+        `shutting_down`), or left by the client."""
         rec = self._rec
         rec.client_aborted, rec.partial = client_aborted, partial
         if error is not None:
             rec.error_kind = error.kind
+        elif cut is not None:
+            rec.error_kind = cut
         if client_aborted:
             rec.status_code = 499
 

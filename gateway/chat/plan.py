@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from gateway.access.keys import ApiKey, authorize
 from gateway.access.quota import Quota, Ticket
-from gateway.access.request_limits import completion_budget
+from gateway.access.request_limits import completion_budget, completion_cap
 from gateway.chat import privacy
 from gateway.chat.capabilities import Need, capable, content_needs, modalities
 from gateway.chat.ledger import Ledger
@@ -49,6 +49,14 @@ from policies import (
 from policies.pii import Detector
 
 TIER_HEADER = "x-tiergate-tier"
+ECHO_CHARS = 64
+"""How much of a name the client sent an error message repeats."""
+
+
+def echo(name: str) -> str:
+    """`name` as an error repeats it: its first `ECHO_CHARS` characters, "..." if cut (a client
+    may send a model name of megabytes)."""
+    return name if len(name) <= ECHO_CHARS else name[:ECHO_CHARS] + "..."
 
 
 @dataclass
@@ -61,6 +69,9 @@ class Plan:
     candidates: list[Target]
     tier_of: dict[str, TierName] = field(default_factory=dict)
     ticket: Ticket | None = None
+    completion_cap: int | None = None
+    """Completion tokens per choice that the key's reservation assumed, when the key has a
+    budget or a tpm limit: sent upstream, so the upstream stops where the reservation does."""
     redacted: dict[str, int] | None = None
     """Values replaced by placeholders, by kind, for non-local deployments (`Planner.private`)."""
     chars: int = 0
@@ -180,7 +191,10 @@ class Planner:
             return
         downgrade = downgrades(plan.policy.spec if plan.policy is not None else None)
         prompt = reservation_estimate(request.prompt_chars())
-        completion = completion_budget(request, self._config.limits.reserve_completion_tokens)
+        reserve = self._config.limits.reserve_completion_tokens
+        completion = completion_budget(request, reserve)
+        if key.spec.budget_usd is not None or key.spec.tpm is not None:
+            plan.completion_cap = completion_cap(request, reserve)
         costs = {t.name: t.deployment.price.cost(prompt, completion) for t in plan.candidates}
         first, small = reservation_costs(
             [(plan.tier(t), costs[t.name]) for t in plan.candidates], downgrade, self._tiers[0]
@@ -207,7 +221,7 @@ class Planner:
             return None, self._balancer.targets[model]
         raise GatewayError(
             404,
-            f"model {model!r} does not exist; use one of: {', '.join(self.model_names())}",
+            f"model {echo(model)!r} does not exist; use one of: {', '.join(self.model_names())}",
             code="model_not_found",
             param="model",
         )

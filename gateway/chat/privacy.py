@@ -17,9 +17,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from gateway.access.allowance import StreamAllowance
 from gateway.chat.capabilities import Need
 from gateway.chat.stream import StreamRelay
 from gateway.chat.wire import Endpoint, Tokens, Wire
+from gateway.lifecycle import Drain
 from gateway.protocol.openai import JSON, ChatCompletionRequest, RoutedRequest
 from gateway.upstream.base import Target, UpstreamCall
 from policies.pii import Detector, Redactor
@@ -122,5 +124,12 @@ class RedactedWire:
     def answer(self, target: Target, body: JSON) -> tuple[JSON, Tokens]:
         return self._inner.answer(target, body)
 
-    def relay(self, target: Target, chunks: AsyncIterator[JSON]) -> StreamRelay:
-        return self._inner.relay(target, chunks)
+    def relay(
+        self,
+        target: Target,
+        chunks: AsyncIterator[JSON],
+        *,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
+    ) -> StreamRelay:
+        return self._inner.relay(target, chunks, allowance=allowance, drain=drain)

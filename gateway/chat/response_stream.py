@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+from gateway.access.allowance import StreamAllowance
 from gateway.chat.response_events import ResponseEvents
 from gateway.chat.stream import StreamRelay
 from gateway.chat.translate import ResponseShell
+from gateway.lifecycle import Drain
 from gateway.protocol.openai import JSON
 from gateway.protocol.responses import sse_event
 from gateway.telemetry.tokens import estimate
@@ -56,10 +58,17 @@ class TranslatedRelay(StreamRelay):
         prompt_chars: int,
         shell: ResponseShell,
         on_complete: OnComplete | None,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
     ) -> None:
         # The usage chunk is needed for `response.completed`: it is always read, never sent.
         super().__init__(
-            chunks, target_name=target_name, client_wants_usage=True, prompt_chars=prompt_chars
+            chunks,
+            target_name=target_name,
+            client_wants_usage=True,
+            prompt_chars=prompt_chars,
+            allowance=allowance,
+            drain=drain,
         )
         shell.model = target_name
         self._events = ResponseEvents(shell)
@@ -68,7 +77,7 @@ class TranslatedRelay(StreamRelay):
     def _frame(self, chunk: JSON) -> bytes:
         return b"".join(_frames(self._events.chunk(chunk)))
 
-    def _failure(self, message: str, code: str) -> list[bytes]:
+    def _failure(self, message: str, code: str, status: int = 502) -> list[bytes]:
         return _frames(self._events.failed(message, code))
 
     async def _end(self) -> list[bytes]:
@@ -90,9 +99,16 @@ class NativeRelay(StreamRelay):
         prompt_chars: int,
         shell: ResponseShell,
         on_complete: OnComplete | None,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
     ) -> None:
         super().__init__(
-            chunks, target_name=target_name, client_wants_usage=True, prompt_chars=prompt_chars
+            chunks,
+            target_name=target_name,
+            client_wants_usage=True,
+            prompt_chars=prompt_chars,
+            allowance=allowance,
+            drain=drain,
         )
         shell.model = target_name
         self._shell = shell
@@ -121,7 +137,7 @@ class NativeRelay(StreamRelay):
     def _frame(self, chunk: JSON) -> bytes:
         return sse_event(chunk)
 
-    def _failure(self, message: str, code: str) -> list[bytes]:
+    def _failure(self, message: str, code: str, status: int = 502) -> list[bytes]:
         body = self._shell.body("failed", [])
         body["error"] = {"code": "server_error", "message": message}
         error = {"type": "error", "code": code, "message": message, "param": None}

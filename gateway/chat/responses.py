@@ -21,6 +21,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
+from gateway.access.allowance import StreamAllowance
 from gateway.access.keys import ApiKey
 from gateway.chat.capabilities import Need
 from gateway.chat.response_stream import (
@@ -41,6 +42,7 @@ from gateway.chat.translate import (
 )
 from gateway.chat.wire import Endpoint, Tokens, upstream_call
 from gateway.config import GatewayConfig
+from gateway.lifecycle import Drain
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON
 from gateway.protocol.responses import UNSUPPORTED, ResponsesRequest
@@ -133,7 +135,14 @@ class ResponsesWire:
         response = response_from_chat(self._shell, body, prompt, completion)
         return response, (prompt, completion, estimated)
 
-    def relay(self, target: Target, chunks: AsyncIterator[JSON]) -> StreamRelay:
+    def relay(
+        self,
+        target: Target,
+        chunks: AsyncIterator[JSON],
+        *,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
+    ) -> StreamRelay:
         relay = NativeRelay if is_native(target) else TranslatedRelay
         return relay(
             chunks,
@@ -141,6 +150,8 @@ class ResponsesWire:
             prompt_chars=self._prompt_chars,
             shell=self._shell,
             on_complete=self._on_complete,
+            allowance=allowance,
+            drain=drain,
         )
 
 

@@ -8,13 +8,15 @@ route too: when both are the router's own, a batch is embedded once (`Router.emb
 vectors feed both the score and the classifier, so routes add a matrix product, not an encoder run.
 Scoring is CPU work, so it runs in a worker thread; requests that arrive while the encoder is busy
 are scored together in the next batch, so the encoder runs once per batch and throughput grows
-with load instead of queueing one request behind another.
+with load instead of queueing one request behind another. A batch that fails is scored again item
+by item: a request the router cannot score fails alone, never the others of its batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ import numpy as np
 
 from gateway.config import ConfigError, GatewayConfig
 from router import Item, RouteMatch, Router, Routes
+
+log = logging.getLogger(__name__)
 
 
 class Scorer(Protocol):
@@ -134,14 +138,25 @@ class BatchingScorer:
                 scores, matches = await asyncio.to_thread(
                     score_batch, self.scorer, self.classifier, items
                 )
-            except Exception as exc:  # the router failed: every waiting request hears why
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+            except Exception as failed:
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc=failed)
+                    continue
+                # One item can fail a whole batch: score each on its own, so that only the
+                # request the router cannot score fails, and every other one gets its score.
+                log.warning("router failed on a batch of %d; scoring them one by one", len(batch))
+                for item, future in batch:
+                    try:
+                        (p,), match = await asyncio.to_thread(
+                            score_batch, self.scorer, self.classifier, [item]
+                        )
+                    except Exception as exc:
+                        _settle(future, exc=exc)
+                    else:
+                        _settle(future, (float(p), match[0] if match else None))
                 continue
             for index, ((_, future), p) in enumerate(zip(batch, scores, strict=True)):
-                if not future.done():
-                    future.set_result((float(p), matches[index] if matches else None))
+                _settle(future, (float(p), matches[index] if matches else None))
 
     async def aclose(self) -> None:
         if self._worker is not None:
@@ -149,3 +164,19 @@ class BatchingScorer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
             self._worker = None
+
+
+def _settle(
+    future: asyncio.Future[tuple[float, RouteMatch | None]],
+    result: tuple[float, RouteMatch | None] = (0.0, None),
+    *,
+    exc: BaseException | None = None,
+) -> None:
+    """Hand a waiting request its score and route match, or its failure (unless it stopped
+    waiting)."""
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(result)

@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.access.allowance import StreamAllowance
 from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
 from gateway.access.request_limits import check_request
@@ -25,12 +26,14 @@ from gateway.chat.attempt import Attempts, Exhausted, fallback_header
 from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.plan import Plan, Planner
 from gateway.chat.stream import StreamLease, StreamRelay
-from gateway.chat.wire import ChatWire, Wire
+from gateway.chat.wire import ChatWire, Wire, capped
 from gateway.config import GatewayConfig
+from gateway.lifecycle import Drain, ShuttingDown
 from gateway.protocol.errors import GatewayError
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.record import RequestRecord, Telemetry
-from gateway.upstream.base import Backend, Target
+from gateway.telemetry.tokens import reservation_estimate
+from gateway.upstream.base import Backend, Target, UpstreamCall
 
 
 @dataclass
@@ -51,8 +54,10 @@ class ChatService:
         attempts: Attempts,
         quota: Quota,
         sinks: Sequence[Telemetry],
+        drain: Drain | None = None,
     ) -> None:
         self._config = config
+        self._drain = drain if drain is not None else Drain()
         self._planner = planner
         self._attempts = attempts
         self._quota = quota
@@ -73,6 +78,8 @@ class ChatService:
         how another dialect (the Responses API, `gateway.chat.responses`) reaches deployments and
         comes back, for a `request` translated to chat completions; default: `endpoint` as it
         came."""
+        if self._drain.draining:  # not accepted: no record, the client retries elsewhere
+            raise ShuttingDown()
         wire = wire if wire is not None else ChatWire(endpoint, request)
         limits = self._config.limits
         check_request(request, max_messages=limits.max_messages, max_tokens=limits.max_tokens)
@@ -90,7 +97,7 @@ class ChatService:
             await self._planner.admit(plan, request, key, ledger)
             wire = await self._planner.private(plan, wire)
             if request.stream:
-                return await self._stream(plan, wire, ledger)
+                return await self._stream(plan, wire, request.prompt_chars(), ledger)
             return await self._complete(plan, wire, ledger)
         except GatewayError as exc:
             if isinstance(exc, Exhausted):
@@ -111,7 +118,11 @@ class ChatService:
             raise
 
     async def _complete(self, plan: Plan, wire: Wire, ledger: Ledger) -> Outcome:
-        answer = await self._attempts.complete(plan.candidates, plan.ticket, wire.call)
+        def call_for(target: Target) -> UpstreamCall:
+            return capped(wire.call(target), plan.completion_cap)
+
+        async with self._drain.bounded():
+            answer = await self._attempts.complete(plan.candidates, plan.ticket, call_for)
         target = answer.target
         body, (prompt, completion, estimated) = wire.answer(target, answer.body)
         ledger.served(target.name, plan.tier(target), answer.failures)
@@ -122,11 +133,21 @@ class ChatService:
         headers["x-tiergate-cost-usd"] = f"{ledger.record.cost_usd:.10f}"
         return Outcome(headers, body=body)
 
-    async def _stream(self, plan: Plan, wire: Wire, ledger: Ledger) -> Outcome:
+    async def _stream(self, plan: Plan, wire: Wire, prompt_chars: int, ledger: Ledger) -> Outcome:
         def relay_for(target: Target, backend: Backend) -> StreamRelay:
-            return wire.relay(target, backend.stream(target, wire.call(target)))
+            allowance = StreamAllowance.of(
+                self._quota,
+                plan.ticket,
+                target.deployment.price,
+                prompt_tokens=reservation_estimate(prompt_chars),
+                block=plan.completion_cap or self._config.limits.reserve_completion_tokens,
+            )
+            call = capped(wire.call(target), plan.completion_cap)
+            chunks = backend.stream(target, call)
+            return wire.relay(target, chunks, allowance=allowance, drain=self._drain)
 
-        opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
+        async with self._drain.bounded():
+            opened = await self._attempts.open_stream(plan.candidates, plan.ticket, relay_for)
         target = opened.target
         ledger.first_byte()
         ledger.served(target.name, plan.tier(target), opened.failures)

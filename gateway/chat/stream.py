@@ -4,8 +4,9 @@
 before its first byte can still be replaced by the next one. After that the relay owns the stream:
 it renames `model` to the deployment, hides the usage chunk the gateway asked for if the client did
 not, counts tokens (the upstream's usage when it sends one, an estimate marked as such otherwise),
-turns a mid-stream failure into an SSE error event and a clean end, and, when the client goes away,
-closes the upstream request and still reports what was generated.
+turns a mid-stream failure into an SSE error event and a clean end, ends the stream the same way
+when the caller's key cannot pay for more (`gateway.access.allowance`), and, when the client goes
+away, closes the upstream request and still reports what was generated.
 
 What the client sees is framed by three methods (`_frame`, `_failure`, `_end`): chat completions
 SSE chunks and `[DONE]` here; the Responses API's typed events in `gateway.chat.response_stream`,
@@ -21,26 +22,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
-import orjson
-
+from gateway.access.allowance import StreamAllowance
 from gateway.chat.ledger import Ledger
 from gateway.config import Price
+from gateway.lifecycle import Drain
 from gateway.protocol.errors import envelope
-from gateway.protocol.openai import JSON
+from gateway.protocol.openai import JSON, dumps
 from gateway.reliability.breaker import Breaker
 from gateway.reliability.concurrency import Slot
 from gateway.telemetry.tokens import estimate, reported
 from gateway.upstream.base import UpstreamError
 
+log = logging.getLogger(__name__)
+
 DONE = b"data: [DONE]\n\n"
 
 
 def sse(payload: Any) -> bytes:
-    return b"data: " + orjson.dumps(payload) + b"\n\n"
+    return b"data: " + dumps(payload) + b"\n\n"
 
 
 class StreamRelay:
@@ -51,7 +55,12 @@ class StreamRelay:
         target_name: str,
         client_wants_usage: bool,
         prompt_chars: int,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
     ) -> None:
+        """`allowance`: what the caller's key may still spend on this stream (None: no limit
+        to watch); the stream is ended when it has nothing left. `drain`: the process's, which
+        ends the stream cleanly if it still runs when the drain's grace is over."""
         self._chunks = chunks
         self._target = target_name
         self._wants_usage = client_wants_usage
@@ -59,7 +68,14 @@ class StreamRelay:
         self._first: JSON | None = None
         self._completion_chars = 0
         self._usage: JSON | None = None
+        self._allowance = allowance
+        self._drain = drain
+        self._stopping = False
+        self._waiting: asyncio.Timeout | None = None
         self.error: UpstreamError | None = None
+        self.cut: str | None = None
+        """Why the gateway ended the stream, if it did: `insufficient_quota` or
+        `rate_limit_exceeded` (the key could pay for no more), `shutting_down` (the drain)."""
         self.client_aborted = False
         self.partial = False
         self._deadline: float | None = None
@@ -127,40 +143,87 @@ class StreamRelay:
         """The SSE byte stream. `finish` runs once when it ends, however it ends (and `abandon`
         calls it instead for a stream whose events were never read)."""
         self._started = True
+        unwatch = self._drain.watch(self._stop) if self._drain is not None else None
         try:
             if self._first is not None:
                 first = self._rewrite(self._first)
                 if first is not None and (frame := self._frame(first)):
                     yield frame
+            cut: list[bytes] | None = None  # the gateway's own end: quota, drain
             try:
                 while True:
+                    if self._allowance is not None and (cut := await self._over_allowance()):
+                        break
+                    if self._stopping:
+                        cut = self._shutting_down()
+                        break
                     try:
                         # No `yield` inside the timeout: it must cancel our await, not the client's.
-                        async with asyncio.timeout_at(self._deadline):
+                        async with asyncio.timeout_at(self._deadline) as waiting:
+                            self._waiting = waiting
                             chunk = await anext(self._chunks)
                     except StopAsyncIteration:
                         break
                     except TimeoutError:
+                        if self._stopping:
+                            cut = self._shutting_down()
+                            break
                         raise UpstreamError(
                             "timeout", "the stream ran past its deployment's timeout_s"
                         ) from None
+                    finally:
+                        self._waiting = None
                     out = self._rewrite(chunk)
                     if out is not None and (frame := self._frame(out)):
                         yield frame
             except UpstreamError as exc:
                 self.error, self.partial = exc, True
-                message = f"{self._target} failed mid-stream ({exc.kind}): {exc.message}"
+                # The client reads the deployment and the kind; the operator's log the detail.
+                log.warning("%s failed mid-stream (%s): %s", self._target, exc.kind, exc.detail)
+                message = f"{self._target} failed mid-stream ({exc.kind})"
                 for frame in self._failure(message, f"upstream_{exc.kind}"):
                     yield frame
             else:
-                for frame in await self._end():
+                for frame in cut if cut is not None else await self._end():
                     yield frame
         except (asyncio.CancelledError, GeneratorExit):
             self.client_aborted = self.partial = True
             raise
         finally:
+            if unwatch is not None:
+                unwatch()
             await self._close_upstream()
             finish()
+
+    def _stop(self) -> None:
+        """The drain's grace is over: end after the chunk in hand, or now if waiting for one."""
+        self._stopping = True
+        if self._waiting is not None:
+            self._waiting.reschedule(asyncio.get_running_loop().time())
+
+    def _shutting_down(self) -> list[bytes]:
+        self.cut, self.partial = "shutting_down", True
+        message = f"the gateway is shutting down: {self._target}'s answer was ended"
+        return self._failure(message, "shutting_down", status=503)
+
+    async def _over_allowance(self) -> list[bytes] | None:
+        """The frames ending this stream when its key may not pay for more, else None
+        (reserving more first when the reservation is used up: `gateway.access.allowance`)."""
+        allowance = self._allowance
+        assert allowance is not None
+        used = self.completion_tokens
+        if allowance.covers(used):
+            return None
+        limit = await allowance.extend(used)
+        if limit is None:
+            return None
+        code = "insufficient_quota" if limit == "budget" else "rate_limit_exceeded"
+        self.cut, self.partial = code, True
+        message = (
+            f"the key's {limit} limit is reached: the answer was ended after {used} completion "
+            "tokens"
+        )
+        return self._failure(message, code, status=429)
 
     # --- framing: what a relay for another dialect (the Responses API) replaces ---------------
 
@@ -168,9 +231,10 @@ class StreamRelay:
         """A chunk, already rewritten, as the bytes the client gets (empty: nothing)."""
         return sse(chunk)
 
-    def _failure(self, message: str, code: str) -> list[bytes]:
-        """The last frames of a stream the upstream broke after its first chunk."""
-        return [sse(envelope(502, message, code=code)), DONE]
+    def _failure(self, message: str, code: str, status: int = 502) -> list[bytes]:
+        """The last frames of a stream that ends early: the upstream broke it after its first
+        chunk (502), the key could pay for no more (429), the drain ended it (503)."""
+        return [sse(envelope(status, message, code=code)), DONE]
 
     async def _end(self) -> list[bytes]:
         """The last frames of a stream the upstream finished."""
@@ -250,7 +314,10 @@ class StreamLease:
             self._price, relay.prompt_tokens, relay.completion_tokens, estimated=relay.estimated
         )
         ledger.stream_ended(
-            client_aborted=relay.client_aborted, partial=relay.partial, error=relay.error
+            client_aborted=relay.client_aborted,
+            partial=relay.partial,
+            error=relay.error,
+            cut=relay.cut,
         )
         ledger.finish()
 

@@ -12,10 +12,13 @@ completions, sent as they came; `gateway.chat.responses` has the Responses API's
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Literal, Protocol
 
+from gateway.access.allowance import StreamAllowance
 from gateway.chat.capabilities import Need
 from gateway.chat.stream import StreamRelay
+from gateway.lifecycle import Drain
 from gateway.protocol.openai import JSON, RoutedRequest
 from gateway.telemetry.tokens import usage_of
 from gateway.upstream.base import Target, UpstreamCall
@@ -44,8 +47,15 @@ class Wire(Protocol):
         """`target`'s JSON answer as the client gets it, and the tokens it used."""
         ...
 
-    def relay(self, target: Target, chunks: AsyncIterator[JSON]) -> StreamRelay:
-        """The relay of `target`'s stream."""
+    def relay(
+        self,
+        target: Target,
+        chunks: AsyncIterator[JSON],
+        *,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
+    ) -> StreamRelay:
+        """The relay of `target`'s stream; `allowance` and `drain` as for `StreamRelay`."""
         ...
 
 
@@ -67,13 +77,22 @@ class ChatWire:
         body["model"] = target.name
         return body, usage_of(body, self._request.prompt_chars())
 
-    def relay(self, target: Target, chunks: AsyncIterator[JSON]) -> StreamRelay:
+    def relay(
+        self,
+        target: Target,
+        chunks: AsyncIterator[JSON],
+        *,
+        allowance: StreamAllowance | None = None,
+        drain: Drain | None = None,
+    ) -> StreamRelay:
         options = self._request.stream_options
         return StreamRelay(
             chunks,
             target_name=target.name,
             client_wants_usage=bool(options and options.include_usage),
             prompt_chars=self._request.prompt_chars(),
+            allowance=allowance,
+            drain=drain,
         )
 
 
@@ -85,3 +104,22 @@ def upstream_call(endpoint: Literal["chat", "completions"], request: RoutedReque
     if request.stream:
         params["stream_options"] = {**(params.get("stream_options") or {}), "include_usage": True}
     return UpstreamCall(endpoint, params, {k: data[k] for k in extras if k in data})
+
+
+CAP_FIELDS: dict[str, tuple[str, ...]] = {
+    "chat": ("max_completion_tokens", "max_tokens"),
+    "completions": ("max_tokens", "max_completion_tokens"),
+    "responses": ("max_output_tokens",),
+}
+"""Per endpoint, the fields that bound a completion; the first is the one the gateway sends
+(OpenAI's current name for chat, the only one for text completions and the Responses API)."""
+
+
+def capped(call: UpstreamCall, cap: int | None) -> UpstreamCall:
+    """`call` with `cap` (a key with limits: `Plan.completion_cap`) as its completion limit when
+    the client set none, marked as injected; `call` itself otherwise (embeddings have none)."""
+    names = CAP_FIELDS.get(call.endpoint)
+    if cap is None or names is None or any(call.params.get(n) is not None for n in names):
+        return call
+    name = names[0]
+    return replace(call, params={**call.params, name: cap}, injected=(*call.injected, name))

@@ -64,9 +64,37 @@ def _serve(args: argparse.Namespace) -> int:
     return serve(config_path=args.config, host=host, port=port, workers=args.workers)
 
 
+def unwritable_log_dir(settings: Settings, config: GatewayConfig) -> str | None:
+    """Why the SQLite database cannot be written where the settings put it (one line), or None.
+    Checked before anything else loads, so a read-only mount fails in a second with a clear word.
+    Only for SQLite: a Postgres database has no directory here (an unreachable one is a
+    `StorageError` when the app opens it)."""
+    from gateway.storage import DB_FILENAME
+    from gateway.telemetry.sinks import database_url
+
+    if not (settings.request_log or config.responses.store):
+        return None  # no database at all
+    url = database_url(settings, config)
+    if url.dialect != "sqlite":
+        return None
+    where = url.path.parent
+    hint = "set TIERGATE_LOG_DIR" if url.path == settings.log_dir / DB_FILENAME else "fix its URL"
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the log directory {where} ({exc.strerror}); {hint}"
+    try:
+        with tempfile.TemporaryFile(dir=where, prefix=".tiergate-write-test-"):
+            pass
+    except OSError as exc:
+        return f"cannot write in the log directory {where} ({exc.strerror}); {hint}"
+    return None
+
+
 def serve(config_path: str, host: str, port: int, workers: str | None = None) -> int:
     from gateway.app import create_app
     from gateway.config import ConfigError, load_config
+    from gateway.lifecycle import Drain
     from gateway.server import run
     from gateway.settings import Settings, prometheus_multiproc_dir
     from gateway.storage import StorageError
@@ -74,23 +102,26 @@ def serve(config_path: str, host: str, port: int, workers: str | None = None) ->
 
     _logging()
     settings = Settings(config_path=Path(config_path), host=host, port=port)
+    drain = Drain(settings.drain_grace_s)  # SIGTERM begins it (gateway.server)
     try:
         config = load_config(settings.config_path)
+        problem = unwritable_log_dir(settings, config)
         cpus = usable_cpus()
         count = resolve_workers(workers if workers is not None else settings.workers, config, cpus)
-        problem = refusal(count, config)
+        problem = problem or refusal(count, config)
         if problem is not None:
-            raise ConfigError(problem)
+            print(f"tiergate: {problem}", file=sys.stderr)
+            return 2
         multiproc = prometheus_multiproc_dir()
         if multiproc is not None:
             clean_multiproc_dir(multiproc)
         if count > 1:
             return _serve_workers(settings, config, count, cpus)
-        app = create_app(settings)
+        app = create_app(settings, drain=drain)
     except (ConfigError, StorageError, ValueError) as exc:
         print(f"tiergate: {exc}", file=sys.stderr)
         return 2
-    run(app, settings.host, settings.port)
+    run(app, settings, drain)
     return 0
 
 
@@ -105,6 +136,7 @@ def _serve_workers(settings: Settings, config: GatewayConfig, count: int, cpus: 
     the socket), then supervise `count` of them until SIGTERM or SIGINT."""
     from prometheus_client.multiprocess import mark_process_dead
 
+    from gateway.server import DRAIN_MARGIN_S
     from gateway.settings import export_to_workers, prometheus_multiproc_dir
     from gateway.storage.migrate import migrate
     from gateway.telemetry.sinks import database_url
@@ -140,7 +172,8 @@ def _serve_workers(settings: Settings, config: GatewayConfig, count: int, cpus: 
     )
     try:
         args = (str(settings.config_path), settings.host, settings.port)
-        return Supervisor(_worker, args, sock, count, on_exit=forget).run()
+        stop_s = settings.drain_grace_s + DRAIN_MARGIN_S + 5.0
+        return Supervisor(_worker, args, sock, count, on_exit=forget, stop_s=stop_s).run()
     finally:
         sock.close()
         if temporary is not None:
@@ -150,9 +183,11 @@ def _serve_workers(settings: Settings, config: GatewayConfig, count: int, cpus: 
 def _worker(sock: socket.socket, config_path: str, host: str, port: int) -> None:
     """One worker process (spawned): the gateway `serve` would run, on the shared socket."""
     from gateway.app import create_app
+    from gateway.lifecycle import Drain
     from gateway.server import run
     from gateway.settings import Settings
 
     _logging()
     settings = Settings(config_path=Path(config_path), host=host, port=port)
-    run(create_app(settings), host, port, sockets=[sock])
+    drain = Drain(settings.drain_grace_s)
+    run(create_app(settings, drain=drain), settings, drain, sockets=[sock])

@@ -1,7 +1,7 @@
 """The start-up banner of `tiergate up`: where to send requests and what will answer them.
 
 A newcomer reads this once, so it says plainly which tiers can be reached. A deployment whose
-`api_key_env` variable is unset is shown as unavailable, as the gateway's `/ready` reports it, and
+`api_key_env` variable is unset is shown as unavailable, as the gateway's `/status` reports it, and
 the examples are ready to paste.
 """
 

@@ -226,7 +226,8 @@ def plan(
         log_path=log_dir / "gateway.log",
         health_url=f"http://{_connect_host(host)}:{port}/health",
         env={"LITELLM_LOCAL_MODEL_COST_MAP": "True"},
-        stop_grace_s=10.0,
+        # The gateway drains on SIGTERM (requests in flight get drain_grace_s): wait for it.
+        stop_grace_s=settings.drain_grace_s + 15.0,
     )
     return backends, front
 

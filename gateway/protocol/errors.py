@@ -8,12 +8,15 @@ and anything unexpected into that envelope; a traceback is logged, never sent.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Send
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,18 @@ _TYPES = {
     503: "service_unavailable_error",
     504: "timeout_error",
 }
+
+
+MAX_RETRY_AFTER_S = 3600
+"""The longest `Retry-After` the gateway sends: past an hour, a client should look again."""
+
+
+def retry_after_header(seconds: float) -> str:
+    """`Retry-After` as the gateway sends it: whole seconds (rounded up) in [1, 3600], whatever
+    an upstream or a budget period said (an upstream's `1e+06`, an HTTP date, `-5`)."""
+    if not math.isfinite(seconds):
+        return str(MAX_RETRY_AFTER_S)
+    return str(min(MAX_RETRY_AFTER_S, max(1, math.ceil(seconds))))
 
 
 class GatewayError(Exception):
@@ -66,6 +81,22 @@ def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> 
     return JSONResponse(
         exc.body(), status_code=exc.status, headers={**exc.headers, **(headers or {})}
     )
+
+
+async def send_error(send: Send, exc: GatewayError, *, close: bool = False) -> None:
+    """Answer `exc` straight over ASGI, from middleware that runs before the app's exception
+    handlers (and before the body is read). `close`: ask the server to close the connection,
+    for an answer sent while the client may still be sending a body nobody will read."""
+    body = orjson.dumps(exc.body())
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, str | None, str]:

@@ -9,14 +9,27 @@ that they reach the upstream byte for byte.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
+
+
+def dumps(payload: Any) -> bytes:
+    """`payload` as compact UTF-8 JSON: orjson, or, for the valid JSON orjson refuses to write
+    (an integer past 64 bits such as `seed: 10**20`, nesting past 254 levels), the standard
+    library's encoder, so that what a client sent is relayed exactly."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return text.encode("utf-8")
 
 
 class _PassThrough(BaseModel):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import uuid
 
-import orjson
 from pydantic import Field, model_validator
 
-from gateway.protocol.openai import JSON, _PassThrough
+from gateway.protocol.openai import JSON, _PassThrough, dumps
 
 UNSUPPORTED = {
     "background": "background responses",
@@ -68,4 +67,4 @@ def new_id(prefix: str) -> str:
 
 def sse_event(event: JSON) -> bytes:
     """One typed stream event as OpenAI frames it: its `type` as the SSE event name."""
-    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + dumps(event) + b"\n\n"

@@ -10,7 +10,10 @@ deployment is tried again after a backoff, and whether the failure counts agains
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import email.utils
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -21,7 +24,15 @@ OPENAI_KEY_ENV = "OPENAI_API_KEY"
 """Where OpenAI's own key is found when a deployment names none (litellm's convention)."""
 
 ErrorKind = Literal[
-    "connect", "timeout", "rate_limited", "server_error", "client_error", "protocol", "unavailable"
+    "connect",
+    "timeout",
+    "rate_limited",
+    "server_error",
+    "client_error",
+    "auth_failed",
+    "unencodable",
+    "protocol",
+    "unavailable",
 ]
 
 
@@ -48,6 +59,12 @@ ERROR_KINDS: dict[ErrorKind, KindRule] = {
     "server_error": KindRule(falls_back=True, retried=True, counts=True),
     # The upstream refused the request itself: the client must change it.
     "client_error": KindRule(falls_back=False, retried=False, counts=False),
+    # The upstream refused the gateway's own credentials (401, 403): the operator must fix the
+    # deployment's key; another deployment may still answer. Never the client's 401.
+    "auth_failed": KindRule(falls_back=True, retried=False, counts=True),
+    # The request could not even be built for the upstream (encoded, serialised): nothing was
+    # sent, and no other deployment would take it either. The client's, as a 400.
+    "unencodable": KindRule(falls_back=False, retried=False, counts=False),
     "protocol": KindRule(falls_back=True, retried=True, counts=True),
     # Not tried at all: no key, open circuit, no free slot, no budget (`Refused`).
     "unavailable": KindRule(falls_back=True, retried=False, counts=False),
@@ -55,8 +72,30 @@ ERROR_KINDS: dict[ErrorKind, KindRule] = {
 """Every error kind and what follows from it: the one place these choices are made."""
 
 
+def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """Seconds from an upstream's `Retry-After`: delay-seconds or an HTTP date (RFC 9110,
+    10.2.3), never negative; None when absent or unreadable. What the client is then sent is
+    `gateway.protocol.errors.retry_after_header`'s business."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        seconds = when.timestamp() - now()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
 class UpstreamError(Exception):
-    """A deployment failed. `kind` is a bounded label, safe for metrics."""
+    """A deployment failed. `kind` is a bounded label, safe for metrics.
+
+    `message` may reach the client: it names what happened, or carries the upstream's own error
+    message, never a URL, a key or a library's exception chain. `detail` is for the operator's
+    log (URLs, exception names, the upstream's raw answer); it defaults to `message`.
+    """
 
     def __init__(
         self,
@@ -65,10 +104,12 @@ class UpstreamError(Exception):
         *,
         status: int | None = None,
         retry_after: float | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind: ErrorKind = kind
         self.message = message
+        self.detail = detail if detail is not None else message
         self.status = status
         self.retry_after = retry_after
 
@@ -89,16 +130,64 @@ class UpstreamError(Exception):
 
     @classmethod
     def from_status(
-        cls, status: int, message: str, retry_after: float | None = None
+        cls,
+        status: int,
+        upstream_message: str,
+        retry_after: float | None = None,
+        *,
+        detail: str | None = None,
     ) -> UpstreamError:
-        """An HTTP error answer, classified by its status alike for every backend."""
+        """An HTTP error answer, classified by its status alike for every backend.
+        `upstream_message` is the upstream's own error message (the client may read it when the
+        request itself was refused); `detail` what the operator's log should say."""
+        message = f"upstream answered {status}: {upstream_message}"
+        if status in (401, 403):
+            # The upstream's message may quote (masked) the gateway's key: the client never
+            # sees it; the operator's log does.
+            return cls(
+                "auth_failed",
+                f"upstream refused the gateway's credentials ({status})",
+                status=status,
+                detail=detail or message,
+            )
+        kind: ErrorKind = "protocol"
         if status == 429:
-            return cls("rate_limited", message, status=status, retry_after=retry_after)
-        if status >= 500:
-            return cls("server_error", message, status=status)
-        if status >= 400:
-            return cls("client_error", message, status=status)
-        return cls("protocol", message, status=status)
+            kind = "rate_limited"
+        elif status >= 500:
+            kind = "server_error"
+        elif status >= 400:
+            kind = "client_error"
+        return cls(kind, message, status=status, retry_after=retry_after, detail=detail)
+
+
+BUILD_ERRORS: tuple[type[BaseException], ...] = (UnicodeError, RecursionError)
+"""What encoding a request raises when the request itself cannot be encoded (a lone surrogate,
+nesting past the encoder's depth): seen anywhere in a backend's exception chain, the failure is
+`unencodable`. orjson's own error is a `TypeError` and is named by the backend that uses it."""
+
+
+def built_locally(exc: BaseException) -> BaseException | None:
+    """The `BUILD_ERRORS` exception in `exc`'s chain (`__cause__` / `__context__`), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, BUILD_ERRORS):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def unencodable(cause: BaseException) -> UpstreamError:
+    """The request could not be built for the upstream: the client's error, and nothing was
+    sent (`unencodable` counts against no breaker and falls back nowhere)."""
+    what = "a string is not valid Unicode" if isinstance(cause, UnicodeError) else "too deep"
+    return UpstreamError(
+        "unencodable",
+        f"the request cannot be encoded for the upstream ({what})",
+        status=400,
+        detail=f"building the request failed: {type(cause).__name__}: {cause}",
+    )
 
 
 class Refused(UpstreamError):
@@ -154,6 +243,10 @@ class UpstreamCall:
     """Validated fields of our protocol models (without `model` and `stream`)."""
     extra: JSON = field(default_factory=dict)
     """Fields we do not know; sent to the upstream as they came."""
+    injected: tuple[str, ...] = ()
+    """Fields of `params` the gateway added and the client did not send: the completion cap of
+    a key with a budget or tpm limit (`max_completion_tokens` or `max_tokens`). A `length`
+    finish under an injected cap is the gateway's doing, not the client's."""
 
 
 class Backend(Protocol):

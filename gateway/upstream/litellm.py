@@ -15,7 +15,14 @@ from typing import Any
 import httpx
 
 from gateway.protocol.openai import JSON
-from gateway.upstream.base import Target, UpstreamCall, UpstreamError
+from gateway.upstream.base import (
+    Target,
+    UpstreamCall,
+    UpstreamError,
+    built_locally,
+    parse_retry_after,
+    unencodable,
+)
 from gateway.upstream.openai import PROVIDER_PREFIXES, served_model
 
 
@@ -148,6 +155,7 @@ class LiteLLMBackend:
 
 
 _LITELLM_ONLY = ("provider_specific_fields",)
+_MAX_MESSAGE_CHARS = 500
 
 
 def _keeps_developer_role(model: str, params: JSON) -> bool:
@@ -183,20 +191,35 @@ def _clean(value: Any) -> Any:
 
 
 def _classify(exc: Exception) -> UpstreamError:
-    """Map litellm's (and httpx's) exceptions onto our bounded error kinds."""
+    """Map litellm's (and httpx's) exceptions onto our bounded error kinds. litellm's own text
+    (its exception names, `OpenAIException - ...`) goes to the operator's log as `detail`; the
+    client may read the upstream's own error message and what happened, nothing more."""
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
-    message = str(exc) or name
+    detail = str(exc) or name
+    local = built_locally(exc)
+    if local is not None:  # litellm wraps its own encoding error as a 500: it is the request's
+        return unencodable(local)
     if isinstance(exc, TimeoutError) or "Timeout" in name:
-        return UpstreamError("timeout", message, status=status)
-    if "APIConnectionError" in name or "ConnectError" in name or "Connection error" in message:
+        return UpstreamError("timeout", "upstream timed out", status=status, detail=detail)
+    if "APIConnectionError" in name or "ConnectError" in name or "Connection error" in detail:
         # litellm reports a refused connection as a 500 whose message says so.
-        return UpstreamError("connect", message, status=None)
-    if "Expecting" in message or "JSONDecodeError" in message:
-        return UpstreamError("protocol", f"upstream sent a body that is not JSON: {message}")
+        return UpstreamError("connect", "cannot connect to the upstream", detail=detail)
+    if "Expecting" in detail or "JSONDecodeError" in detail:
+        return UpstreamError("protocol", "upstream sent a body that is not JSON", detail=detail)
     if isinstance(status, int):
-        return UpstreamError.from_status(status, message, _retry_after(exc))
-    return UpstreamError("protocol", message, status=status)
+        message = _upstream_message(exc, detail)
+        return UpstreamError.from_status(status, message, _retry_after(exc), detail=detail)
+    return UpstreamError("protocol", "upstream answer could not be read", detail=detail)
+
+
+def _upstream_message(exc: Exception, detail: str) -> str:
+    """The upstream's own error message: OpenAI's `error.message` when litellm kept the body,
+    else litellm's text after its last `Exception - ` prefix."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])[:_MAX_MESSAGE_CHARS]
+    return detail.rpartition("Exception - ")[2][:_MAX_MESSAGE_CHARS]
 
 
 def _retry_after(exc: Exception) -> float | None:
@@ -206,7 +229,4 @@ def _retry_after(exc: Exception) -> float | None:
     if headers is None:
         return None
     value = headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return parse_retry_after(str(value)) if value is not None else None

@@ -23,8 +23,6 @@ behaves the same whichever backend a deployment uses.
 from __future__ import annotations
 
 import contextlib
-import email.utils
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +31,14 @@ import aiohttp
 import orjson
 
 from gateway.config import Deployment
-from gateway.protocol.openai import JSON
-from gateway.upstream.base import Target, UpstreamCall, UpstreamError
+from gateway.protocol.openai import JSON, dumps
+from gateway.upstream.base import (
+    Target,
+    UpstreamCall,
+    UpstreamError,
+    parse_retry_after,
+    unencodable,
+)
 
 OPENAI_BASE = "https://api.openai.com/v1"
 """Where a deployment without `api_base` is sent."""
@@ -105,10 +109,11 @@ class OpenAICompatibleBackend:
 
     async def complete(self, target: Target, call: UpstreamCall) -> JSON:
         route = self._route(target)
+        body = _body(route, call, stream=False)
         try:
             async with route.client.post(
                 route.urls[call.endpoint],
-                data=_body(route, call, stream=False),
+                data=body,
                 headers=route.headers,
                 timeout=route.timeout,
                 allow_redirects=False,
@@ -122,10 +127,11 @@ class OpenAICompatibleBackend:
 
     async def stream(self, target: Target, call: UpstreamCall) -> AsyncIterator[JSON]:
         route = self._route(target)
+        body = _body(route, call, stream=True)
         try:
             response = await route.client.post(
                 route.urls[call.endpoint],
-                data=_body(route, call, stream=True),
+                data=body,
                 headers=route.headers,
                 timeout=route.timeout,
                 allow_redirects=False,
@@ -142,7 +148,11 @@ class OpenAICompatibleBackend:
                         return
                     chunk = _decode_object(data, "stream chunk")
                     if _is_error_event(chunk):
-                        raise UpstreamError("server_error", f"upstream error event: {_text(data)}")
+                        raise UpstreamError(
+                            "server_error",
+                            f"upstream error event: {_error_message(data)}",
+                            detail=f"upstream error event: {_text(data)}",
+                        )
                     finished = finished or _finishes(chunk)
                     yield chunk
             if not finished:
@@ -189,9 +199,14 @@ class OpenAICompatibleBackend:
 
 
 def _body(route: _Route, call: UpstreamCall, *, stream: bool) -> bytes:
-    if call.endpoint == "embeddings":  # no `stream` there: OpenAI refuses unknown fields
-        return orjson.dumps({**call.params, **call.extra, "model": route.model})
-    return orjson.dumps({**call.params, **call.extra, "model": route.model, "stream": stream})
+    """The request's JSON; `unencodable` (the client's 400) when it cannot be encoded."""
+    body = {**call.params, **call.extra, "model": route.model}
+    if call.endpoint != "embeddings":  # no `stream` there: OpenAI refuses unknown fields
+        body["stream"] = stream
+    try:
+        return dumps(body)
+    except (UnicodeError, RecursionError, ValueError) as exc:  # ValueError: NaN (allow_nan)
+        raise unencodable(exc) from exc
 
 
 async def _sse_data(response: aiohttp.ClientResponse) -> AsyncGenerator[bytes, None]:
@@ -229,7 +244,9 @@ def _decode_object(data: bytes, what: str) -> JSON:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise UpstreamError(
-            "protocol", f"upstream sent a {what} that is not JSON ({exc}): {_text(data)}"
+            "protocol",
+            f"upstream sent a {what} that is not JSON",
+            detail=f"upstream sent a {what} that is not JSON ({exc}): {_text(data)}",
         ) from exc
     if not isinstance(value, dict):
         raise UpstreamError("protocol", f"upstream sent a {what} that is not an object")
@@ -237,20 +254,23 @@ def _decode_object(data: bytes, what: str) -> JSON:
 
 
 def _transport_error(exc: Exception, route: _Route) -> UpstreamError:
-    """No usable HTTP answer: the connection failed, timed out, or broke mid-response."""
+    """No usable HTTP answer: the connection failed, timed out, or broke mid-response. The
+    client reads what happened; the operator's log also where and the library's exception."""
     where = route.base
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts subclass it
-        return UpstreamError("timeout", f"{where} timed out ({detail})")
+        message, detail = "upstream timed out", f"{where} timed out ({cause})"
+        return UpstreamError("timeout", message, detail=detail)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError("connect", f"cannot connect to {where} ({detail})")
-    return UpstreamError("protocol", f"{where} broke the connection ({detail})")
+        message, detail = "cannot connect to the upstream", f"cannot connect to {where} ({cause})"
+        return UpstreamError("connect", message, detail=detail)
+    message, detail = "upstream broke the connection", f"{where} broke the connection ({cause})"
+    return UpstreamError("protocol", message, detail=detail)
 
 
 def _status_error(status: int, headers: Mapping[str, str], content: bytes) -> UpstreamError:
     """An HTTP error answer, classified by status, with the upstream's own message in it."""
-    message = f"upstream answered {status}: {_error_message(content)}"
-    return UpstreamError.from_status(status, message, _retry_after(headers))
+    return UpstreamError.from_status(status, _error_message(content), _retry_after(headers))
 
 
 def _error_message(content: bytes) -> str:
@@ -268,18 +288,7 @@ def _error_message(content: bytes) -> str:
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds from `Retry-After` (a number or an HTTP date); `headers` is case-insensitive."""
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+    return parse_retry_after(headers.get("Retry-After"))
 
 
 def _text(data: bytes) -> str:

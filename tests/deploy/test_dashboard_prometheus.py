@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from gateway.telemetry.prometheus import GatewayMetrics, metrics_router
-from tests.support.dashboard import QUERIES
+from tests.support.dashboard import QUERIES, reliability_collector
 from tests.support.prometheus import PrometheusServer, has_finite_value, scoped, substitute
 from tests.support.records import make_record
 from tests.support.upstream import serve_in_thread
@@ -51,6 +51,7 @@ def equals(n: float) -> Callable[[list[dict[str, Any]]], bool]:
 @pytest.fixture(scope="module")
 def scraped(prometheus: PrometheusServer) -> Iterator[PrometheusServer]:
     metrics = GatewayMetrics()
+    metrics.registry.register(reliability_collector(("smol", "big")))
     app = FastAPI()
     app.include_router(metrics_router(metrics))
     server, thread, sock = serve_in_thread(app)

@@ -17,7 +17,7 @@ import yaml
 
 from gateway.config import load_config
 from gateway.telemetry.prometheus import GatewayMetrics
-from tests.support.dashboard import dashboard
+from tests.support.dashboard import dashboard, reliability_collector
 from tests.support.paths import REPO
 
 DEPLOY = REPO / "deploy"
@@ -33,11 +33,8 @@ _METRIC = re.compile(r"\btiergate_[a-z_]+\b")
 def exposed_names() -> set[str]:
     """Every series name /metrics can expose (family name plus its type's suffixes)."""
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
-    return {
-        family.name + suffix
-        for family in GatewayMetrics().registry.collect()
-        for suffix in suffixes[family.type]
-    }
+    families = [*GatewayMetrics().registry.collect(), *reliability_collector({}).collect()]
+    return {family.name + suffix for family in families for suffix in suffixes[family.type]}
 
 
 def copied_sources(dockerfile: Path) -> list[str]:

@@ -221,6 +221,7 @@ class CountingEncoder:
         self.inner = inner
         self.name, self.dimension = inner.name, inner.dimension
         self.precision, self.cache_tag = inner.precision, inner.cache_tag
+        self.max_seq_length = inner.max_seq_length
         self.seen: list[str] = []
 
     def encode(self, texts: Any, batch_size: int = 64, max_length: int | None = None) -> Any:

@@ -1,13 +1,14 @@
 """Running a real gateway on loopback for tests, in front of fake upstreams.
 
 `start_gateway` builds the app as `tiergate serve` does (with the keyword scorer and no process
-environment) and serves it in a thread; `start` adds a `Records` sink, and `Gateway` wraps the
-result with the calls the reliability and access tests make. `config`, `chat` and `sse_events` build
-and read what they send.
+environment) and serves it in a thread with `tiergate serve`'s connection handling; `start` adds a
+`Records` sink, and `Gateway` wraps the result with the calls the reliability and access tests
+make. `config`, `chat` and `sse_events` build and read what they send.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -21,6 +22,8 @@ import yaml
 
 from gateway.app import create_app
 from gateway.chat.scoring import Classifier
+from gateway.lifecycle import Drain
+from gateway.server import server_config
 from gateway.settings import Settings
 from gateway.telemetry.record import Telemetry
 from tests.support.records import Records
@@ -93,19 +96,23 @@ def start_gateway(
     env: dict[str, str] | None = None,
     *,
     sinks: Sequence[Telemetry] = (),
+    drain: Drain | None = None,
     classifier: Classifier | None = None,
     **settings: Any,
 ) -> RunningGateway:
+    """`drain`: the app's (a test begins it to see the gateway drain); `settings`: `Settings`
+    fields."""
     path = write_config(tmp_path, config)
     scorer = KeywordScorer()
+    options = Settings(config_path=path, log_dir=tmp_path / "logs", **settings)
     app = create_app(
-        Settings(config_path=path, log_dir=tmp_path / "logs", **settings),
-        scorer=scorer,
-        env=env or {},
-        sinks=sinks,
-        classifier=classifier,
+        options, scorer=scorer, env=env or {}, sinks=sinks, drain=drain, classifier=classifier
     )
-    server, thread, sock = serve_in_thread(app)
+    # Served as `tiergate serve` serves it (its connection limits from `settings`), quietly.
+    uvicorn_config = server_config(
+        app, options, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server, thread, sock = serve_in_thread(app, uvicorn_config)
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
     return RunningGateway(root + "/v1", root, scorer, server, thread)
 
@@ -130,11 +137,17 @@ class Gateway:
         return self.running.root
 
     def post(self, body: dict[str, Any], key: str | None = None, **kw: Any) -> httpx.Response:
-        headers = dict(kw.pop("headers", {}))
+        """`body` as ASCII JSON (`as_json`), so tests may send what `json=` cannot encode."""
+        sent = as_json(body)
+        headers = {**sent["headers"], **dict(kw.pop("headers", {}))}
         if key is not None:
             headers["authorization"] = f"Bearer {key}"
         return httpx.post(
-            self.url + "/chat/completions", json=body, headers=headers, timeout=30, **kw
+            self.url + "/chat/completions",
+            content=sent["content"],
+            headers=headers,
+            timeout=30,
+            **kw,
         )
 
     def metrics(self, key: str | None = None) -> str:
@@ -149,13 +162,14 @@ def start(
     tmp_path: Path,
     config: dict[str, Any],
     env: dict[str, str] | None = None,
+    drain: Drain | None = None,
     classifier: Classifier | None = None,
     **settings: Any,
 ) -> Gateway:
     """A gateway on loopback with a `Records` sink among its telemetry sinks."""
     records = Records()
     running = start_gateway(
-        tmp_path, config, env, sinks=[records], classifier=classifier, **settings
+        tmp_path, config, env, sinks=[records], drain=drain, classifier=classifier, **settings
     )
     return Gateway(running, records)
 
@@ -170,6 +184,12 @@ def config(small_url: str, large_url: str, **deployment: Any) -> dict[str, Any]:
 
 def chat(content: str = "What is 2 + 2?", **extra: Any) -> dict[str, Any]:
     return {"model": "auto", "messages": [{"role": "user", "content": content}], **extra}
+
+
+def as_json(body: Any) -> dict[str, Any]:
+    """httpx keyword arguments sending `body` as ASCII JSON (`\\uXXXX` escapes), which carries
+    what `json=` cannot encode: a lone surrogate is valid JSON but not valid UTF-8."""
+    return {"content": json.dumps(body).encode(), "headers": {"content-type": "application/json"}}
 
 
 def sse_events(response: httpx.Response) -> list[str]:

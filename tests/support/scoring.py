@@ -3,11 +3,15 @@ route classifier: a prompt containing a route's keyword belongs to that route.
 
 They have the same surface as the trained router (`score`, `threshold_for_fraction`, `info`) and
 the fitted routes (`names`, `classify`), so the gateway's real batching, policy and calibration
-code paths run; `batches` records each call.
+code paths run; `batches` records each call. Like the real router's tokenizer, the scorer raises on
+text that is not valid Unicode (a lone surrogate), and it raises on any prompt containing "POISON",
+so tests can make one item of a batch fail. `delay_s` makes each call take that long, so
+concurrent requests pile up into batches as they do in front of the real encoder.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,10 +24,18 @@ class KeywordScorer:
     def __init__(self) -> None:
         self.batches: list[int] = []
         self.info = {"name": "keyword-fake"}
+        self.delay_s = 0.0
 
     def score(self, items: Sequence[Any]) -> np.ndarray:
         self.batches.append(len(items))
-        return np.array([0.9 if "HARD" in _text(i) else 0.1 for i in items], dtype=np.float64)
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        texts = [_text(i) for i in items]
+        for text in texts:
+            text.encode("utf-8")  # what a tokenizer does first: UnicodeEncodeError on surrogates
+            if "POISON" in text:
+                raise ValueError("the fake router cannot score this item")
+        return np.array([0.9 if "HARD" in t else 0.1 for t in texts], dtype=np.float64)
 
     def threshold_for_fraction(self, fraction: float) -> float:
         return 1.0 - fraction

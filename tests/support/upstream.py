@@ -35,6 +35,8 @@ class Reply:
     completion_tokens: int = 7
     delay_s: float = 0.0
     """Wait before the first byte."""
+    interval_s: float = 0.0
+    """Wait between two chunks of a stream."""
     report_usage: bool = True
     """False: like some servers, send no `usage` at all."""
 
@@ -43,7 +45,8 @@ class Reply:
 class Fail:
     status: int = 500
     message: str = "injected failure"
-    retry_after: float | None = None
+    retry_after: float | str | None = None
+    """Sent as `Retry-After` as it is: seconds, or a string such as an HTTP date."""
 
 
 @dataclass
@@ -101,6 +104,8 @@ class FakeUpstream:
     _thread: threading.Thread | None = None
     _sock: socket.socket | None = None
     stream_cancelled: int = 0
+    models_seen: int = 0
+    """`GET /models` requests received (the gateway's upstream probes)."""
 
     def enqueue(self, *behaviours: Behaviour) -> None:
         self.queue.extend(behaviours)
@@ -117,6 +122,7 @@ class FakeUpstream:
         return await self._handle(request, chat=False)
 
     async def _models(self, request: Request) -> Response:
+        self.models_seen += 1
         return JSONResponse({"object": "list", "data": [{"id": self.name, "object": "model"}]})
 
     async def _embeddings(self, request: Request) -> Response:
@@ -196,6 +202,8 @@ class FakeUpstream:
             for i, word in enumerate(words):
                 if isinstance(behaviour, Cut) and i == behaviour.after:
                     raise ConnectionAbortedError("cut by the test")
+                if i and reply.interval_s:
+                    await asyncio.sleep(reply.interval_s)
                 piece = word if i == 0 else " " + word
                 yield _event(_chunk(model, chat, piece, None, role=(i == 0)))
             if reply.tool_calls and chat:
@@ -235,12 +243,18 @@ class FakeUpstream:
             self._server = None
 
 
-def serve_in_thread(app: Any) -> tuple[uvicorn.Server, threading.Thread, socket.socket]:
-    """Serve an ASGI app on a free loopback port from a daemon thread; returns when it listens."""
+def serve_in_thread(
+    app: Any, config: uvicorn.Config | None = None
+) -> tuple[uvicorn.Server, threading.Thread, socket.socket]:
+    """Serve an ASGI app on a free loopback port from a daemon thread; returns when it listens.
+    `config` is uvicorn's (default: uvicorn's defaults, quiet)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    if config is None:
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1
+        )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
@@ -412,6 +426,8 @@ async def _response_events(reply: Reply, model: str) -> AsyncIterator[bytes]:
             empty = {"type": "output_text", "text": "", "annotations": []}
             yield event("response.content_part.added", **where, part=empty)
             for i, word in enumerate(reply.text.split(" ")):
+                if i and reply.interval_s:
+                    await asyncio.sleep(reply.interval_s)
                 yield event(
                     "response.output_text.delta", **where, delta=word if i == 0 else " " + word
                 )

@@ -45,6 +45,7 @@ OPERATIONS = [
     ("GET", "/v1/models"),
     ("GET", "/health"),
     ("GET", "/ready"),
+    ("GET", "/status"),
     ("GET", "/admin/usage/{key_id}"),
 ]
 

@@ -62,15 +62,21 @@ async def test_errors_are_openai_envelopes_with_the_request_id(inproc: InProcess
     assert [r.status_code for r in records.items] == [404, 400]  # a body error is no request
 
 
-async def test_a_bad_body_is_400_before_a_missing_key_is_401(
+async def test_a_missing_key_is_401_before_the_body_is_read(
     tmp_path: Path, small: FakeUpstream, large: FakeUpstream
 ) -> None:
+    """The key comes from the headers, before the body (issue 13, item 4): a client without one
+    cannot make the gateway parse anything, and learns nothing about the body's shape."""
+    user = {"authorization": f"Bearer {KEY}"}
     async with in_process(tmp_path, keyed(small, large)) as client:
         bad = await client.post("/v1/chat/completions", json={"model": "auto"})
+        bad_with_key = await client.post(
+            "/v1/chat/completions", json={"model": "auto"}, headers=user
+        )
         anonymous = await client.post("/v1/chat/completions", json=chat())
         models = await client.get("/v1/models")
-        listed = await client.get("/v1/models", headers={"authorization": f"Bearer {KEY}"})
-    assert bad.status_code == 400
+        listed = await client.get("/v1/models", headers=user)
+    assert bad.status_code == 401 and bad_with_key.status_code == 400
     assert anonymous.status_code == 401 and models.status_code == 401
     assert anonymous.json()["error"]["code"] == "invalid_api_key"
     assert {m["id"] for m in listed.json()["data"]} >= {"auto", "small-a", "large-a"}
@@ -91,11 +97,12 @@ async def test_admin_usage_needs_an_admin_key_and_asks_the_quota(
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "key_not_found"
 
 
-async def test_ready_reports_every_tier_and_circuit(inproc: InProcess) -> None:
+async def test_status_reports_every_tier_and_circuit(inproc: InProcess) -> None:
     ready = await inproc.client.get("/ready")
     health = await inproc.client.get("/health")
-    assert ready.status_code == 200 and health.json() == {"status": "ok"}
-    tiers = ready.json()["tiers"]
+    status = await inproc.client.get("/status")  # an open gateway: everyone is an admin
+    assert ready.json() == {"status": "ready"} and health.json() == {"status": "ok"}
+    tiers = status.json()["tiers"]
     assert tiers["small"]["deployments"]["small-a"] == {
         "reachable": True,
         "detail": "reachable",

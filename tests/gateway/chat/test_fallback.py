@@ -73,10 +73,11 @@ def test_large_tier_without_its_key_is_unavailable_and_small_answers(
         assert raw.headers["x-tiergate-fallback"] == "large-a=unavailable"
         assert raw.headers["x-tiergate-route"] == "small"
         assert not large.history
-        ready = httpx.get(gw.root + "/ready")
-        assert ready.status_code == 503
-        assert ready.json()["tiers"]["large"]["available"] is False
-        assert "TIERGATE_TEST_LARGE_KEY is not set" in ready.text
+        status = httpx.get(gw.root + "/status")
+        assert status.json()["status"] == "degraded"
+        assert status.json()["tiers"]["large"]["available"] is False
+        assert "TIERGATE_TEST_LARGE_KEY is not set" in status.text
+        assert httpx.get(gw.root + "/ready").status_code == 200, "upstreams are not readiness"
         cards = {m.id: m for m in client(gw).models.list()}
         assert cards["large-a"].tiergate["available"] is False  # type: ignore[attr-defined]
         # Named directly, an unreachable deployment is a 503 in the envelope, never a fake answer.
@@ -96,7 +97,7 @@ def test_with_the_key_set_the_large_tier_serves(
     try:
         client(gw).chat.completions.create(model="auto", messages=HARD)
         assert large.history[0].headers["authorization"] == "Bearer sk-test"
-        assert httpx.get(gw.root + "/ready").status_code == 200
+        assert httpx.get(gw.root + "/status").json()["status"] == "ok"
     finally:
         gw.stop()
 
@@ -122,7 +123,7 @@ def test_health_is_up_without_upstreams(tmp_path: Path) -> None:
     gw = start_gateway(tmp_path, two_tier_config("http://127.0.0.1:9/v1", "http://127.0.0.1:9/v1"))
     try:
         assert httpx.get(gw.root + "/health").json() == {"status": "ok"}
-        ready = httpx.get(gw.root + "/ready")
-        assert ready.status_code == 503 and ready.json()["status"] == "degraded"
+        assert httpx.get(gw.root + "/ready").status_code == 200
+        assert httpx.get(gw.root + "/status").json()["status"] == "degraded"
     finally:
         gw.stop()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ from openai import OpenAI
 from gateway.app import create_app
 from gateway.settings import Settings
 from router import Router, load_router
-from tests.support.gateway import two_tier_config
+from tests.support.gateway import as_json, chat, two_tier_config
 from tests.support.upstream import FakeUpstream, serve_in_thread
 
 pytestmark = pytest.mark.usefixtures("backend")  # once per backend (tests/gateway/conftest.py)
@@ -76,3 +78,20 @@ def test_policies_get_thresholds_from_the_calibration(routed: str, trained: Rout
         )
     assert by_id["auto:cost-saver"]["threshold"] > by_id["auto:quality-first"]["threshold"]
     assert by_id["auto"]["router"]["name"]
+
+
+def test_three_lone_surrogates_among_forty_fail_only_themselves(routed: str) -> None:
+    """The issue's case with the real tokenizer: 29-31 of the 37 good requests got 500."""
+    bad = {4, 19, 31}
+    bodies = [
+        as_json(chat("x\ud800y" if i in bad else f"{EASY} ({i})" if i % 2 else f"{HARD} ({i})"))
+        for i in range(40)
+    ]
+
+    def post(sent: dict[str, Any]) -> int:
+        return httpx.post(routed + "/v1/chat/completions", **sent, timeout=120).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        codes = list(pool.map(post, bodies))
+    assert [c for i, c in enumerate(codes) if i not in bad] == [200] * 37, codes
+    assert [codes[i] for i in sorted(bad)] == [400] * 3

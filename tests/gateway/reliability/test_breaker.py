@@ -1,5 +1,5 @@
 """Circuit breakers: the state machine with a fake clock, then a dead deployment skipped over HTTP
-and reported in `/ready` and `/metrics`."""
+and reported in `/status` and `/metrics`."""
 
 from __future__ import annotations
 
@@ -90,9 +90,9 @@ def test_a_failing_deployment_is_skipped_then_probed_back(
         assert r.status_code == 200
         assert r.headers["x-tiergate-fallback"] == "small-a=circuit_open"
         assert len(small.history) == 2, "an open circuit sends nothing upstream"
-        ready = httpx.get(gw.root + "/ready").json()
-        assert ready["tiers"]["small"]["deployments"]["small-a"]["circuit"] == "open"
-        assert ready["tiers"]["small"]["available"] is False
+        status = httpx.get(gw.root + "/status").json()
+        assert status["tiers"]["small"]["deployments"]["small-a"]["circuit"] == "open"
+        assert status["tiers"]["small"]["available"] is False
         metrics = gw.metrics()
         assert 'tiergate_circuit_state{deployment="small-a",state="open"} 1.0' in metrics
         assert 'tiergate_circuit_opened_total{deployment="small-a"} 1.0' in metrics
