@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.config.backends import auto_backend
 from gateway.config.routes import expand_routes
 from policies import TIER_ALIASES, TIERS, PolicySpec, RouteTarget, TierFacts, TierName
 from policies.pii import check_patterns
@@ -97,22 +98,11 @@ class BreakerSettings(_Strict):
     cooldown_s: float = Field(15.0, gt=0)
 
 
-DIRECT_PREFIXES = ("openai/", "hosted_vllm/", "vllm/")
-"""`backend: auto` sends deployments whose model starts with one of these (servers that speak
-OpenAI's protocol themselves) to the direct pooled backend, every other provider to litellm."""
-
-
-def auto_backend(model: str) -> Literal["litellm", "openai-compatible"]:
-    """What `backend: auto` (the default) means for a deployment's `model` string."""
-    return "openai-compatible" if model.startswith(DIRECT_PREFIXES) else "litellm"
-
-
 class Deployment(_Strict):
     """One model behind one endpoint. `model` is a litellm model string (`openai/gpt-4o-mini`).
 
-    `backend` is `auto` unless set: the direct backend for `openai/`, `hosted_vllm/` and `vllm/`
-    models, litellm for every other provider (Anthropic, Bedrock, Vertex...). It is resolved when
-    the config is read, so `backend` is always `litellm` or `openai-compatible` afterwards.
+    `backend: auto` (the default) is resolved when the config is read (`gateway.config.backends`),
+    so `backend` is always `litellm` or `openai-compatible` afterwards.
     """
 
     model: str = Field(min_length=1)
