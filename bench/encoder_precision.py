@@ -369,8 +369,10 @@ def card(result: dict[str, Any], table: str) -> str:
             "the tier chosen at every policy's threshold agrees with float32's on at least "
             f"{100 * AGREEMENT_GOAL:.1f}% of prompts, held-out APGR (this card's protocol) is "
             f"at most {APGR_TOLERANCE} below float32's and the common-sense AUC at most "
-            f"{AUC_TOLERANCE} below. Rows with fewer word pieces are float32 reading less (the "
-            "shipped weights; issue 17's 'read less').",
+            f"{AUC_TOLERANCE} below. Rows with fewer word pieces are issue 17's 'read less' "
+            "(float32): agreement and the common-sense AUC are the shipped weights reading that "
+            "many, the held-out APGR a router retrained on that many (the protocol refits every "
+            "fold). A decision costs in proportion to the word pieces read.",
             "",
             "```bash",
             command,
