@@ -50,12 +50,17 @@ docs: $(VENV)/.installed
 constraints: $(VENV)/.installed
 	( sed -n '1,3p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu$$/torch==\1/' ) > constraints.tmp && mv constraints.tmp constraints.txt
 
-# Gateway overhead side by side with LiteLLM's proxy, then the router's decision latency per encoder
-# runtime with its agreement check; each rewrites its own section of bench/RESULTS.md (about 25 minutes).
+# Gateway overhead side by side with LiteLLM's proxy; the router's decision latency per encoder
+# runtime and precision against the CPU's ceiling; `tiergate serve` with 1 and 2 workers on 1 and 2
+# cores against the proxy; each rewrites its own section of bench/RESULTS.md. Then the precisions
+# judged by the decisions they make, into the model card (about 60 minutes in all, most of it the
+# last step's held-out fits; its embeddings are cached under ~/.cache/tiergate/embeddings).
 bench: $(VENV)/.installed
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(VENV)/bin/python -m bench.run
-	$(VENV)/bin/python -m bench.router_latency --write
+	$(VENV)/bin/python -m bench.router_latency --sample 1000 --write
+	$(VENV)/bin/python -m bench.scaling --write
+	$(VENV)/bin/python -m bench.encoder_precision --artifact router/artifacts/default --lengths 96,64 --write-card
 
 clean:
 	rm -rf $(VENV) $(VLLM_VENV) $(CLIENTS_VENV)

@@ -210,9 +210,9 @@ def create_app(
         watcher = asyncio.create_task(reloader.watch(settings.reload_poll_s), name="reload-watch")
         hangup = _on_hangup(reloader)
         collector = ReliabilityCollector(breakers, concurrency, quota, lambda: attempts.retries)
-        registries = [s.registry for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
-        for registry in registries:
-            registry.register(collector)
+        prometheus = [s for s in telemetry.sinks if isinstance(s, GatewayMetrics)]
+        for metric_sink in prometheus:
+            metric_sink.add_collector(collector)
         _announce(balancer)
         keys.announce()
         tidy = None
@@ -222,8 +222,8 @@ def create_app(
         try:
             yield
         finally:
-            for registry in registries:
-                registry.unregister(collector)
+            for metric_sink in prometheus:
+                metric_sink.remove_collector(collector)
             hangup()
             watcher.cancel()
             with suppress(asyncio.CancelledError):

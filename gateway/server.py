@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import resource
 import signal
+import socket
 from types import FrameType
 from typing import Any
 
@@ -88,8 +89,18 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
     return uvicorn.Config(app, **options)
 
 
-def run(app: Any, settings: Settings, drain: Drain | None = None, **overrides: Any) -> None:
+def run(
+    app: Any,
+    settings: Settings,
+    drain: Drain | None = None,
+    sockets: list[socket.socket] | None = None,
+    **overrides: Any,
+) -> None:
     """Serve `app` the way `tiergate serve` does until SIGTERM or SIGINT (benchmarks call this
-    too, with `overrides`). `drain` must be the one the app was built with."""
+    too, with `overrides`). `drain` must be the one the app was built with. `sockets`: already
+    listening (a worker of `tiergate serve --workers`, gateway.workers), instead of binding."""
     config = server_config(app, settings, **overrides)
-    GatewayServer(config, drain if drain is not None else Drain(settings.drain_grace_s)).run()
+    server = GatewayServer(config, drain if drain is not None else Drain(settings.drain_grace_s))
+    server.run(sockets=sockets)
+    if not server.started:  # as uvicorn.run: a failed start-up is an error exit
+        raise SystemExit(3)

@@ -25,6 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from gateway.telemetry.requestlog import DEFAULT_QUEUE_SIZE, LINGER_S
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+ENCODER_THREADS_ENV = "TIERGATE_ENCODER_THREADS"
 
 
 def default_log_dir() -> Path:
@@ -140,6 +141,11 @@ class Settings(_Shared):
         description="how long the log writer collects rows before writing them together",
     )
     metrics: bool = Field(True, description="serve Prometheus metrics at GET /metrics")
+    workers: str | None = Field(
+        None,
+        description="gateway processes on the port (`tiergate serve --workers`): a number or "
+        "`auto`; default 1, or auto when limits are shared through Redis",
+    )
 
     # Escalation mode, shadow judging, feedback (issue 15).
     escalation_keepalive_s: float = Field(
@@ -201,6 +207,16 @@ def environ() -> Mapping[str, str]:
     """The process environment, for the variables the config names itself: `${NAME}` in the
     YAML, a deployment's `api_key_env`, a key's `key_env`; and what child processes inherit."""
     return os.environ
+
+
+def export_to_workers(*, multiproc_dir: Path | None, encoder_threads: int) -> None:
+    """What `tiergate serve --workers N` tells its workers through the environment they inherit:
+    prometheus-client's multiprocess directory, and each encoder's thread count unless
+    TIERGATE_ENCODER_THREADS is set already (the router reads it: `router.settings`)."""
+    if multiproc_dir is not None:
+        os.environ[MULTIPROC_ENV] = str(multiproc_dir)
+    if not os.environ.get(ENCODER_THREADS_ENV):
+        os.environ[ENCODER_THREADS_ENV] = str(encoder_threads)
 
 
 def prometheus_multiproc_dir() -> Path | None:

@@ -174,6 +174,7 @@ class Router:
             "format_version": FORMAT_VERSION,
             "encoder": self.artifact.encoder_name,
             "encoder_runtime": self.encoder.runtime,
+            "encoder_precision": self.encoder.precision,
             "encoder_max_length": effective_length(
                 self.artifact.encoder_max_length, self.encoder.max_seq_length
             ),
@@ -220,13 +221,16 @@ def load_router(
     encoder_path: str | Path | None = None,
     runtime: str | None = None,
     cache_size: int = DEFAULT_CACHE_SIZE,
+    precision: str | None = None,
+    threads: int | None = None,
 ) -> Router:
     """Load an artifact (default: the shipped one) and its local encoder into a Router.
 
     The artifact is read and checked before the (slow) encoder load, so a bad file fails fast.
-    ``runtime`` picks the encoder's runtime (router.encoder.resolve_runtime).
+    ``runtime``, ``precision`` and ``threads`` choose how the encoder runs (router.encoder's
+    resolve_runtime, resolve_precision, resolve_threads).
     """
     directory = Path(artifact_dir) if artifact_dir is not None else default_artifact_dir()
     artifact = load_artifact(directory)
-    encoder = load_encoder(encoder_path, runtime)
+    encoder = load_encoder(encoder_path, runtime, precision, threads)
     return Router(artifact, encoder, cache_size)

@@ -3,15 +3,17 @@
 The transformer is converted from the sentence-transformers model once (torch is imported for that
 only) and kept as OpenVINO IR under ``~/.cache/tiergate/openvino/`` (``TIERGATE_OPENVINO_CACHE``),
 keyed by the model files and the OpenVINO version; later starts read the IR and never import torch.
-It runs in float32. Tokenisation uses the model's own ``tokenizer.json`` through Hugging Face
-``tokenizers``; mean pooling and normalisation are a few numpy lines, the same arithmetic as
-sentence-transformers' Pooling and Normalize modules. An unwritable cache only costs the conversion
-at every start.
+It runs in float32, bfloat16 (OpenVINO's inference precision hint; the weights stay float32) or
+int8 (a second IR, quantised once by router/quantization.py and cached beside the first, keyed by
+its recipe and calibration prompts as well). Tokenisation uses the model's own ``tokenizer.json``
+through Hugging Face ``tokenizers``; mean pooling and normalisation are a few numpy lines, the same
+arithmetic as sentence-transformers' Pooling and Normalize modules. An unwritable cache only costs
+the conversion (and quantisation) at every start.
 
 ``import openvino`` sends a usage event to Google Analytics and writes a client id under ~/intel
-whenever the ``openvino_telemetry`` package is importable (it is a dependency of openvino). A
-gateway must not phone home, so that package is made unimportable first; openvino then uses its own
-no-op stub.
+whenever the ``openvino_telemetry`` package is importable (it is a dependency of openvino and of
+NNCF). A gateway must not phone home, so that package is made unimportable first; openvino and NNCF
+then use their own no-op stubs.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import shutil
 import sys
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +71,23 @@ def supports(path: Path) -> bool:
 
 
 class OpenVINOEncoder:
-    """The encoder on OpenVINO float32 (see the module docstring); safe to share between threads."""
+    """The encoder on OpenVINO (see the module docstring); safe to share between threads."""
 
     runtime = "openvino"
 
-    def __init__(self, path: Path, name: str, tokenizer: Any, compiled: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        tokenizer: Any,
+        compiled: Any,
+        precision: str = "fp32",
+        cache_tag: str = "",
+    ) -> None:
         self.path = path
         self.name = name
+        self.precision = precision
+        self.cache_tag = cache_tag
         self._tokenizer = tokenizer
         self._compiled = compiled
         self._lock = threading.Lock()
@@ -87,19 +99,36 @@ class OpenVINOEncoder:
         self.max_seq_length = int(limit)
 
     @classmethod
-    def load(cls, path: Path, name: str) -> OpenVINOEncoder:
+    def load(
+        cls, path: Path, name: str, precision: str = "fp32", threads: int | None = None
+    ) -> OpenVINOEncoder:
+        """Read (or convert, or quantise) the model and compile it for this CPU.
+
+        ``precision``: "fp32", "bf16" or "int8" (router.encoder.PRECISIONS); bf16 on a CPU
+        without bfloat16 arithmetic runs fp32, and the encoder's ``precision`` says so.
+        ``threads``: cores for one inference (None: OpenVINO's default, every core).
+        """
         from tokenizers import Tokenizer
 
         ov = import_openvino()
         core = ov.Core()
         tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         tokenizer.no_padding()  # tokenizer.json may carry a fixed padding; chunks are padded here
-        compiled = core.compile_model(
-            _model(path, ov, core),
-            "CPU",
-            {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"},
-        )
-        return cls(path, name, tokenizer, compiled)
+        if precision == "bf16" and "BF16" not in core.get_property(
+            "CPU", "OPTIMIZATION_CAPABILITIES"
+        ):
+            log.info("this CPU has no bfloat16 arithmetic; the encoder runs fp32")
+            precision = "fp32"
+        model, tag = _model(path, ov, core, tokenizer, precision)
+        config: dict[str, Any] = {
+            # int8: what is not quantised stays float32 (OpenVINO would pick bf16 on such CPUs).
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        compiled = core.compile_model(model, "CPU", config)
+        return cls(path, name, tokenizer, compiled, precision, tag)
 
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None
@@ -143,16 +172,31 @@ def cache_dir() -> Path:
     return RouterSettings().openvino_cache_dir()
 
 
-def _model(path: Path, ov: Any, core: Any) -> Any:
-    """The model as OpenVINO IR: read from the cache, else converted (and cached when possible)."""
-    target = cache_dir() / _cache_key(path, ov)
+def _model(path: Path, ov: Any, core: Any, tokenizer: Any, precision: str) -> tuple[Any, str]:
+    """The model as OpenVINO IR, from the cache or built (and cached): float32 converted from
+    the sentence-transformers model; for int8, that quantised (router/quantization.py). With it,
+    the encoder's ``cache_tag`` (see router.encoder.Encoder)."""
+    key = _cache_key(path, ov)
+
+    def fp32() -> Any:
+        return cached_ir(cache_dir() / key, lambda: _convert(path, ov), ov, core)
+
+    if precision != "int8":
+        return fp32(), "" if precision == "fp32" else precision
+    from router.quantization import int8_model
+
+    return int8_model(key, fp32, tokenizer, ov, core, cache_dir())
+
+
+def cached_ir(target: Path, build: Callable[[], Any], ov: Any, core: Any) -> Any:
+    """The IR kept in ``target``: read when there, else built and saved when the disk allows."""
     xml = target / "model.xml"
     if xml.is_file():
         try:
             return core.read_model(str(xml))
         except RuntimeError as exc:  # a damaged entry is a cache miss
-            log.warning("openvino cache entry %s unreadable (%s); converting again", target, exc)
-    model = _convert(path, ov)
+            log.warning("openvino cache entry %s unreadable (%s); building it again", target, exc)
+    model = build()
     staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     try:
         staging.mkdir(parents=True, exist_ok=True)
@@ -161,7 +205,7 @@ def _model(path: Path, ov: Any, core: Any) -> Any:
         os.replace(staging, target)
     except OSError as exc:
         log.warning(
-            "could not cache the converted encoder in %s (%s); converting at every start",
+            "could not cache the encoder's IR in %s (%s); building it at every start",
             target.parent,
             exc,
         )

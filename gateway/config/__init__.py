@@ -5,18 +5,15 @@ Deployments, tiers, named policies (the engine's `PolicySpec`), API keys, limits
 tests call; every error is a `ConfigError` naming the file, the key path and the value.
 """
 
-from gateway.config.load import ConfigError, load_config, parse_config, substitute_env
-from gateway.config.schema import (
+from gateway.config.deployment import (
     BreakerSettings,
     Capabilities,
     Deployment,
-    GatewayConfig,
-    KeySpec,
-    Limits,
     LocalServe,
     Price,
-    Tier,
 )
+from gateway.config.load import ConfigError, load_config, parse_config, substitute_env
+from gateway.config.schema import GatewayConfig, KeySpec, Limits, Tier
 
 __all__ = [
     "BreakerSettings",

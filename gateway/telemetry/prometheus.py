@@ -33,6 +33,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from gateway.settings import prometheus_multiproc_dir
 from gateway.telemetry.record import RequestRecord
@@ -112,6 +113,7 @@ class GatewayMetrics:
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self._label = _LabelGuard(max_label_values)
+        self._live: list[Collector] = []
         r = self.registry
         self.requests = Counter(
             "tiergate_requests",
@@ -310,12 +312,25 @@ class GatewayMetrics:
 
     # --- exposition ------------------------------------------------------------------------------
 
+    def add_collector(self, collector: Collector) -> None:
+        """A collector read at scrape time from live objects (circuits, queues): its series are
+        this process's own, also in multiprocess mode."""
+        self.registry.register(collector)
+        self._live.append(collector)
+
+    def remove_collector(self, collector: Collector) -> None:
+        self.registry.unregister(collector)
+        self._live.remove(collector)
+
     def render(self) -> bytes:
-        """The text exposition format; every worker's values merged in multiprocess mode."""
+        """The text exposition format; every worker's values merged in multiprocess mode (plus
+        the live collectors of the worker that answers: circuits and queues are per worker)."""
         path = prometheus_multiproc_dir()
         if path is not None:
             merged = CollectorRegistry()
             MultiProcessCollector(merged, path=str(path))  # type: ignore[no-untyped-call]
+            for collector in self._live:
+                merged.register(collector)
             return bytes(generate_latest(merged))
         return bytes(generate_latest(self.registry))
 

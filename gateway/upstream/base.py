@@ -20,6 +20,9 @@ from typing import Literal, Protocol
 from gateway.config import Deployment
 from gateway.protocol.openai import JSON
 
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
+"""Where OpenAI's own key is found when a deployment names none (litellm's convention)."""
+
 ErrorKind = Literal[
     "connect",
     "timeout",
@@ -215,7 +218,12 @@ class Target:
 
     @classmethod
     def from_config(cls, name: str, deployment: Deployment, env: Mapping[str, str]) -> Target:
+        """The key named by `api_key_env`; for OpenAI itself on the direct backend (no
+        `api_base`, no `api_key_env`) `OPENAI_API_KEY` if set, which is what litellm reads."""
         key = env.get(deployment.api_key_env) if deployment.api_key_env else None
+        openai_itself = deployment.api_base is None and deployment.model.startswith("openai/")
+        if deployment.api_key_env is None and openai_itself:
+            key = env.get(OPENAI_KEY_ENV) if deployment.backend == "openai-compatible" else None
         return cls(name, deployment, key or None)
 
     @property

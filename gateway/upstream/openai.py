@@ -3,7 +3,8 @@
 vLLM, llama.cpp's server, TGI's OpenAI route, and OpenAI itself already take the request the client
 sent us, so the gateway forwards it with one keep-alive connection pool per base URL instead of
 going through litellm (which costs several milliseconds of CPU per call translating and
-re-validating what needs no translation). A deployment picks it with `backend: openai-compatible`.
+re-validating what needs no translation). A deployment picks it with `backend: openai-compatible`,
+or by default (`backend: auto`) when its model starts with `openai/`, `hosted_vllm/` or `vllm/`.
 
 The client is aiohttp, not httpx: on this path httpx costs about 0.7 ms of CPU per request alone
 and over 1 ms under concurrency (its connection pool scans every connection, with a `poll` system
@@ -45,6 +46,7 @@ OPENAI_BASE = "https://api.openai.com/v1"
 PROVIDER_PREFIXES = (
     "openai/",
     "hosted_vllm/",
+    "vllm/",
     "custom_openai/",
     "text-completion-openai/",
 )

@@ -86,7 +86,7 @@ def train(args: argparse.Namespace) -> int:
 
     config = _train_config(args)
     examples = _load_data(args.data)
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     out = Path(args.out)
     artifact = train_artifact(
         examples, encoder, config, name=args.name or out.resolve().name, progress=True
@@ -155,7 +155,7 @@ def loso(args: argparse.Namespace) -> int:
             "evaluated or train-only"
         )
     examples += extra
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     x_ours = feature_matrix(examples, config.features, encoder, True, config.max_length)
     x_naive = feature_matrix(examples, NAIVE.features, encoder, True)  # the encoder's default
     bar = tqdm(
@@ -298,7 +298,7 @@ def fit_routes(args: argparse.Namespace) -> int:
 
     specs = routes_from_yaml(args.config)
     artifact = load_artifact(args.artifact or default_artifact_dir())
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # as the shipped fits
     length = effective_length(artifact.encoder_max_length, encoder.max_seq_length)
     background = load_background()
     key = content_key(specs, encoder, length, background)
@@ -322,7 +322,7 @@ def _artifact_and_encoder(args: argparse.Namespace) -> tuple[Artifact, Encoder]:
     from router.model import Router
 
     artifact = load_artifact(args.artifact)
-    encoder = load_encoder(args.encoder_path)
+    encoder = load_encoder(args.encoder_path, precision="fp32")  # training reads float32
     Router(artifact, encoder)  # refuses an encoder the artifact was not trained with
     return artifact, encoder
 

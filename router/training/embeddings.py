@@ -43,10 +43,13 @@ def embed_cached(
 ) -> np.ndarray:
     """Embed ``texts`` (one row each, in order), reusing and extending the on-disk cache.
 
-    ``max_length`` as in ``Encoder.encode``; each length has its own cache.
+    ``max_length`` as in ``Encoder.encode``; each length and each precision (``cache_tag``: an
+    int8 model per recipe) has its own cache; float32 keeps the key it had before precisions.
     """
     length = effective_length(max_length, encoder.max_seq_length)
     model_key = f"{encoder.name}\x00max_length={length}"
+    if encoder.cache_tag:
+        model_key += f"\x00precision={encoder.cache_tag}"
     directory = (root or cache_root()) / hashlib.sha256(model_key.encode()).hexdigest()[:16]
     known = _load_shards(directory, encoder.dimension)
     keys = [text_key(encoder.name, t) for t in texts]

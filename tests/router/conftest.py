@@ -27,6 +27,8 @@ class FakeEncoder:
         self.name = name
         self.dimension = dimension
         self.max_seq_length = 256
+        self.precision = "fp32"
+        self.cache_tag = ""
         self.calls: list[list[str]] = []
         self.max_lengths: list[int | None] = []
 
@@ -137,7 +139,8 @@ def shared_layout(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def real_router() -> Iterator[Any]:
-    """The shipped artifact with the real MiniLM, loaded once for the whole session."""
+    """The shipped artifact with the real MiniLM in float32 (the reference the other precisions
+    are judged against), loaded once for the whole session."""
     from router import load_router
 
-    yield load_router()
+    yield load_router(precision="fp32")

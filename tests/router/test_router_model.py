@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from router import Router, RouterError, load_router
-from router.encoder import ENCODER_PATH_ENV, RUNTIME_ENV, resolve_encoder_path, resolve_runtime
+from router.encoder import resolve_encoder_path, resolve_runtime
 from router.model import default_artifact_dir
+from router.settings import CALIBRATION_ENV, ENCODER_PATH_ENV, PRECISION_ENV, RUNTIME_ENV
 
 EASY = 'Translate "good morning" into Spanish.'
 HARD = (
@@ -68,6 +69,7 @@ def test_info_is_json_safe(real_router: Router) -> None:
     assert json.loads(json.dumps(info)) == info
     assert info["encoder"] == "sentence-transformers/all-MiniLM-L6-v2"
     assert info["encoder_runtime"] == "openvino"  # the default where openvino is installed
+    assert info["encoder_precision"] == "fp32"
     assert info["format_version"] == 1 and info["training"]["examples"] > 20_000
 
 
@@ -171,26 +173,44 @@ def test_runtime_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_runtime()
 
 
-def test_openvino_runtime_converts_once_and_never_phones_home(tmp_path: Path) -> None:
-    """The first start converts the model (importing torch) and caches the IR under $HOME; the
-    next start reads it and never imports torch. Neither writes openvino's telemetry client id
-    under $HOME/intel, so nothing is sent."""
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_openvino_runtime_converts_once_and_never_phones_home(
+    tmp_path: Path, precision: str
+) -> None:
+    """The first start converts the model (importing torch; for int8, quantising it with NNCF
+    too) and caches the IR under $HOME; the next start reads it and imports neither torch nor
+    NNCF. Neither writes openvino's telemetry client id under $HOME/intel, so nothing is sent
+    (NNCF would send its own events through the same package)."""
     code = (
-        "import sys; from router.encoder import load_encoder; e = load_encoder(); "
-        "print(e.runtime, 'torch' in sys.modules)"
+        "import sys; from router.encoder import load_encoder; "
+        f"e = load_encoder(precision={precision!r}); e.encode(['hello there']); "
+        "print(e.runtime, e.precision, 'torch' in sys.modules, 'nncf' in sys.modules)"
     )
     env = {**os.environ, "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    for name in (RUNTIME_ENV, "TIERGATE_OPENVINO_CACHE"):
+    for name in (RUNTIME_ENV, PRECISION_ENV, CALIBRATION_ENV, "TIERGATE_OPENVINO_CACHE"):
         env.pop(name, None)
+    if precision == "int8":  # six short prompts: a quick quantisation
+        prompts = tmp_path / "calibration.jsonl"
+        prompts.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in [EASY, HARD] * 3))
+        env[CALIBRATION_ENV] = str(prompts)
     outputs = []
     for _ in range(2):
         done = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, done.stderr
-        outputs.append(done.stdout.strip())
-    assert outputs == ["openvino True", "openvino False"]
-    assert list((tmp_path / ".cache" / "tiergate" / "openvino").glob("*/model.xml"))
+        outputs.append(done.stdout.strip().splitlines()[-1])
+    quantised = str(precision == "int8")
+    assert outputs == [
+        f"openvino {precision} True {quantised}",
+        f"openvino {precision} False False",
+    ]
+    entries = sorted(
+        p.parent.name for p in (tmp_path / ".cache/tiergate/openvino").glob("*/model.xml")
+    )
+    assert len(entries) == (2 if precision == "int8" else 1)
+    if precision == "int8":  # its own key: the float32 IR's, then the recipe's
+        assert entries[1].startswith(f"{entries[0]}-int8-")
     assert not (tmp_path / "intel").exists()
 
 
@@ -200,6 +220,7 @@ class CountingEncoder:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.name, self.dimension = inner.name, inner.dimension
+        self.precision, self.cache_tag = inner.precision, inner.cache_tag
         self.max_seq_length = inner.max_seq_length
         self.seen: list[str] = []
 

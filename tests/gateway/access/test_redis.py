@@ -161,8 +161,12 @@ def test_two_gateway_processes_share_one_rpm_limit_and_one_budget(
         rated = burst30(KEY, chat())
         ok = [gw for gw, r in rated if r.status_code == 200]
         refused = [r for _, r in rated if r.status_code != 200]
+        # 10 answers from two processes that each saw 15 requests: one count, shared (apart, each
+        # would answer 10). Which process took the slots depends on which reached Redis first: on
+        # the direct backend (backend: auto) a request is under a millisecond, and one process
+        # can take all ten; both refused the rest with the same error below.
         assert len(ok) == 10, [r.status_code for _, r in rated]
-        assert set(ok) == {0, 1}, "both processes answered some"
+        assert {gw for gw, _ in rated} == {0, 1}
         assert len(refused) == 20
         assert all(r.status_code == 429 for r in refused)
         assert {r.json()["error"]["code"] for r in refused} == {"rate_limit_exceeded"}

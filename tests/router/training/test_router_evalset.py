@@ -148,6 +148,7 @@ class _CacheOnly:
 
     def __init__(self, name: str, dimension: int) -> None:
         self.name, self.dimension, self.max_seq_length, self.runtime = name, dimension, 256, "none"
+        self.precision, self.cache_tag = "fp32", ""  # float32's cache entries, as training's
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, max_length: int | None = None):  # type: ignore[no-untyped-def]
         raise LookupError(f"{len(texts)} texts are not in the embedding cache")
