@@ -22,16 +22,21 @@ backends and request-log writer) that accept from that socket.
 - Stopping: SIGTERM (or SIGINT) to the supervisor is passed to every worker, each drains as one
   gateway does; the supervisor exits once they have. A worker that dies otherwise is started
   again (not when it dies within seconds of its start: then the supervisor stops, exit code 1).
+  A supervisor that is killed takes its workers with it (Linux's parent-death signal), as a
+  killed container's processes all end: left alive, they would go on serving on the port and
+  hold it against the gateway's restart.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import multiprocessing
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.connection import wait
@@ -47,6 +52,8 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 EARLY_DEATH_S = 10.0
 """A worker that exits this soon after its start is broken (a port, a database), not unlucky."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process gets when the thread that started it ends."""
 STOP_TIMEOUT_S = 60.0
 """How long the supervisor waits for draining workers before it kills what is left (`tiergate
 serve` passes the drain's grace and uvicorn's margin instead)."""
@@ -218,8 +225,8 @@ class Supervisor:
 
     def _start(self, index: int) -> None:
         process = self._context.Process(
-            target=self._target,
-            args=(self._sock, *self._args),
+            target=_run_worker,
+            args=(os.getpid(), self._target, self._sock, *self._args),
             name=f"tiergate-worker-{index}",
         )
         process.start()
@@ -276,3 +283,21 @@ class Supervisor:
                 )
                 self._start(index)
         return code
+
+
+def _run_worker(
+    supervisor: int, target: Callable[..., None], sock: socket.socket, *args: Any
+) -> None:
+    """A worker's first step: end with the supervisor, then run the gateway."""
+    die_with(supervisor)
+    target(sock, *args)
+
+
+def die_with(supervisor: int) -> None:
+    """SIGKILL this process when `supervisor` (its parent) dies, however it dies. Exits at once
+    if the supervisor is already gone (it died before the request could be made)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != supervisor:
+        os._exit(1)

@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -131,7 +133,11 @@ def requests_total(root: str) -> float:
     return sum(s.value for s in samples if s.name == "tiergate_requests_total")
 
 
-def test_two_workers_over_http(tmp_path: Path, small: FakeUpstream, large: FakeUpstream) -> None:
+@contextmanager
+def two_workers(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> Iterator[tuple[subprocess.Popen[bytes], str, list[psutil.Process]]]:
+    """`tiergate serve --workers 2` started and answering: (supervisor, root URL, workers)."""
     path = write_config(tmp_path, two_tier_config(small.url, large.url))
     port = free_port()
     root = f"http://127.0.0.1:{port}"
@@ -154,6 +160,7 @@ def test_two_workers_over_http(tmp_path: Path, small: FakeUpstream, large: FakeU
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
+    workers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -171,6 +178,18 @@ def test_two_workers_over_http(tmp_path: Path, small: FakeUpstream, large: FakeU
             if "spawn_main" in " ".join(child.cmdline())
         ]
         assert len(workers) == 2
+        yield proc, root, workers
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()
+
+
+def test_two_workers_over_http(tmp_path: Path, small: FakeUpstream, large: FakeUpstream) -> None:
+    with two_workers(tmp_path, small, large) as (proc, root, workers):
         sent = 0
         for i in range(30):  # one connection each: the kernel hands them to either worker
             body = {"model": "small-a", "messages": [{"role": "user", "content": f"hi {i}"}]}
@@ -180,12 +199,22 @@ def test_two_workers_over_http(tmp_path: Path, small: FakeUpstream, large: FakeU
         # Every scrape, whichever worker answers it, counts every worker's requests.
         assert {requests_total(root) for _ in range(6)} == {sent}
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0, output.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        assert proc.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()
     with sqlite3.connect(tmp_path / "logs" / "requests.db") as db:
         logged = db.execute("SELECT count(*), count(DISTINCT request_id) FROM requests").fetchone()
     assert logged == (sent, sent)
     assert not any(child.is_running() for child in workers)
+
+
+def test_a_killed_supervisor_takes_its_workers_with_it(
+    tmp_path: Path, small: FakeUpstream, large: FakeUpstream
+) -> None:
+    """SIGKILL to `tiergate serve` is the replica's death: no orphaned worker goes on serving on
+    the port (and holding it against the restart)."""
+    with two_workers(tmp_path, small, large) as (proc, root, workers):
+        proc.kill()
+        proc.wait()
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, [w.pid for w in alive]
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{root}/health", timeout=2)
