@@ -119,6 +119,35 @@ class LinearFit:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
         return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -40, 40))), dtype=np.float64)
 
+    def artifact(
+        self,
+        *,
+        name: str,
+        encoder_name: str,
+        encoder_dimension: int,
+        features: Sequence[str],
+        label: str,
+        training: dict[str, Any],
+        encoder_max_length: int | None,
+    ) -> Artifact:
+        """This fit as an artifact, not yet calibrated (identity calibration: the caller
+        calibrates it on the traffic its policies' fractions refer to)."""
+        return Artifact(
+            name=name,
+            encoder_name=encoder_name,
+            encoder_dimension=encoder_dimension,
+            features=list(features),
+            mean=self.mean,
+            scale=self.scale,
+            coef=self.coef,
+            intercept=self.intercept,
+            calibration_fractions=np.array([0.0, 1.0]),
+            calibration_thresholds=np.array([1.0, 0.0]),
+            label=label,
+            training=training,
+            encoder_max_length=encoder_max_length,
+        )
+
 
 def feature_matrix(
     examples: Sequence[Example],
@@ -305,17 +334,11 @@ def train(
         ),
         **({"source_shares": dict(config.source_shares)} if config.source_shares else {}),
     }
-    artifact = Artifact(
+    artifact = fit.artifact(
         name=name,
         encoder_name=encoder.name,
         encoder_dimension=encoder.dimension,
-        features=list(config.features),
-        mean=fit.mean,
-        scale=fit.scale,
-        coef=fit.coef,
-        intercept=fit.intercept,
-        calibration_fractions=np.array([0.0, 1.0]),
-        calibration_thresholds=np.array([1.0, 0.0]),
+        features=config.features,
         label=config.label,
         training=summary,
         encoder_max_length=config.max_length,

@@ -255,17 +255,11 @@ def artifact_from(
     summary: dict[str, Any],
 ) -> Artifact:
     """An artifact of `fit`, calibrated on the scores of `calibrate_on` (the log's traffic)."""
-    artifact = Artifact(
+    artifact = fit.artifact(
         name=name,
         encoder_name=encoder,
         encoder_dimension=dimension,
-        features=list(features),
-        mean=fit.mean,
-        scale=fit.scale,
-        coef=fit.coef,
-        intercept=fit.intercept,
-        calibration_fractions=np.array([0.0, 1.0]),
-        calibration_thresholds=np.array([1.0, 0.0]),
+        features=features,
         label=label,
         training={"C": fit.C, **summary},
         encoder_max_length=max_length,

@@ -216,17 +216,11 @@ def train_verifier(
         "source_weight_power": config.source_weight_power,
         "strong_answers": config.strong_answers,
     }
-    artifact = Artifact(
+    artifact = fit.artifact(
         name=name,
         encoder_name=encoder.name,
         encoder_dimension=encoder.dimension,
-        features=list(config.features),
-        mean=fit.mean,
-        scale=fit.scale,
-        coef=fit.coef,
-        intercept=fit.intercept,
-        calibration_fractions=np.array([0.0, 1.0]),
-        calibration_thresholds=np.array([1.0, 0.0]),
+        features=config.features,
         label=VERIFIER_LABEL,
         training=summary,
         encoder_max_length=config.max_length,
