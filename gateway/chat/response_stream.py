@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import cached_property
 
 from gateway.access.allowance import StreamAllowance
 from gateway.chat.response_events import ResponseEvents
@@ -47,49 +48,9 @@ def _frames(events: list[JSON]) -> list[bytes]:
     return [sse_event(e) for e in events]
 
 
-class TranslatedRelay(StreamRelay):
-    """A chat completions stream, sent as the Responses API's events."""
-
-    def __init__(
-        self,
-        chunks: AsyncIterator[JSON],
-        *,
-        target_name: str,
-        prompt_chars: int,
-        shell: ResponseShell,
-        on_complete: OnComplete | None,
-        allowance: StreamAllowance | None = None,
-        drain: Drain | None = None,
-    ) -> None:
-        # The usage chunk is needed for `response.completed`: it is always read, never sent.
-        super().__init__(
-            chunks,
-            target_name=target_name,
-            client_wants_usage=True,
-            prompt_chars=prompt_chars,
-            allowance=allowance,
-            drain=drain,
-        )
-        shell.model = target_name
-        self._events = ResponseEvents(shell)
-        self._on_complete = on_complete
-
-    def _frame(self, chunk: JSON) -> bytes:
-        return b"".join(_frames(self._events.chunk(chunk)))
-
-    def _failure(self, message: str, code: str, status: int = 502) -> list[bytes]:
-        return _frames(self._events.failed(message, code))
-
-    async def _end(self) -> list[bytes]:
-        closing = self._events.completed(self.prompt_tokens, self.completion_tokens)
-        assert self._events.response is not None
-        if not await _stored(self._on_complete, self._events.response):
-            return _frames(self._events.failed(STORE_FAILED, "store_failed"))
-        return _frames(closing)
-
-
-class NativeRelay(StreamRelay):
-    """A native Responses stream, passed through under the gateway's response id."""
+class _ResponsesRelay(StreamRelay):
+    """What both relays share: the usage chunk is always read (`response.completed` needs the
+    counts), never sent as it is; the response names the deployment; `on_complete` stores it."""
 
     def __init__(
         self,
@@ -113,8 +74,35 @@ class NativeRelay(StreamRelay):
         shell.model = target_name
         self._shell = shell
         self._on_complete = on_complete
-        self._final: JSON | None = None
-        self._sequence = 0
+
+
+class TranslatedRelay(_ResponsesRelay):
+    """A chat completions stream, sent as the Responses API's events."""
+
+    @cached_property
+    def _events(self) -> ResponseEvents:
+        return ResponseEvents(self._shell)
+
+    def _frame(self, chunk: JSON) -> bytes:
+        return b"".join(_frames(self._events.chunk(chunk)))
+
+    def _failure(self, message: str, code: str, status: int = 502) -> list[bytes]:
+        return _frames(self._events.failed(message, code))
+
+    async def _end(self) -> list[bytes]:
+        closing = self._events.completed(self.prompt_tokens, self.completion_tokens)
+        assert self._events.response is not None
+        if not await _stored(self._on_complete, self._events.response):
+            return _frames(self._events.failed(STORE_FAILED, "store_failed"))
+        return _frames(closing)
+
+
+class NativeRelay(_ResponsesRelay):
+    """A native Responses stream, passed through under the gateway's response id."""
+
+    _final: JSON | None = None
+    """The `response.completed` (or incomplete) event, held until the response is stored."""
+    _sequence = 0
 
     def _rewrite(self, chunk: JSON) -> JSON | None:
         kind = chunk.get("type")
