@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,10 +50,23 @@ writable() {
   fi
   mount -t tmpfs -o "mode=${2:-1777}" tmpfs "$p"
 }
+# Code the test runs from (a checkout under /tmp, say) that an emptyDir would hide: bound aside
+# now, bound back read-only once the emptyDirs are mounted.
+kept=()
+for k in $KEEP; do
+  for p in $EMPTY_DIRS; do
+    case "$k/" in
+      "$p"/*) mkdir -p "$STASH$k"; mount --bind "$k" "$STASH$k"; kept+=("$k"); break;;
+    esac
+  done
+done
 mount -t tmpfs -o mode=755 config /etc/tiergate
 cp "$CONFIG" /etc/tiergate/tiergate.yaml && mount -o remount,ro /etc/tiergate
 for p in $EMPTY_DIRS; do writable "$p"; done
 for a in "${scaffolds[@]}"; do mount -o remount,ro "$a"; done
+for k in "${kept[@]}"; do
+  mkdir -p "$k"; mount --bind "$STASH$k" "$k"; mount -o remount,bind,ro "$k"
+done
 if [ -n "$SEED_FROM" ]; then cp -R "$SEED_FROM/." "$SEED_TO/"; fi
 exec $TRACE $AS_USER "$@"
 """
@@ -85,6 +99,8 @@ def test_gateway_serves_on_a_read_only_root_with_the_pods_empty_dirs(
         manifest.get("ConfigMap", volume["configMap"]["name"])["data"]["tiergate.yaml"]
     )
 
+    interpreter = Path(os.path.realpath(sys.executable))
+    stash = tempfile.mkdtemp(prefix="tiergate-keep-", dir="/dev/shm")
     env = {k: v for k, v in pod_environment(gateway).items() if not v.startswith("<secret:")}
     env |= {
         "OPENAI_API_KEY": "sk-test",
@@ -99,13 +115,17 @@ def test_gateway_serves_on_a_read_only_root_with_the_pods_empty_dirs(
         "HF_HUB_OFFLINE": "1",
         "CONFIG": str(config),
         "EMPTY_DIRS": " ".join(empty_dirs),
+        "KEEP": " ".join(str(p) for p in (REPO, Path(sys.prefix), interpreter.parents[1])),
+        "STASH": stash,
         "SEED_FROM": str(OPENVINO_BUILT) if OPENVINO_BUILT.is_dir() else "",
         "SEED_TO": env_value(gateway, "TIERGATE_OPENVINO_CACHE"),
         "TRACE": "strace -f -qq -e trace=%file -e signal=none" if shutil.which("strace") else "",
         "AS_USER": "",
     }
     uid = pod_spec(deployment)["securityContext"]["runAsUser"]
-    if readable_by_anyone(REPO) and readable_by_anyone(Path(sys.prefix)):
+    # The pod's user must reach the code, the venv and the interpreter the venv links to (a
+    # pyenv Python under /root is out of its reach): otherwise the test runs as root.
+    if all(readable_by_anyone(p) for p in (REPO, Path(sys.prefix), interpreter)):
         env["AS_USER"] = f"setpriv --reuid {uid} --regid {uid} --clear-groups"
     tiergate = Path(sys.prefix) / "bin" / "tiergate"
     args = [str(tiergate), *gateway["args"]]
@@ -158,8 +178,10 @@ def test_gateway_serves_on_a_read_only_root_with_the_pods_empty_dirs(
         root = Path(f"/proc/{gateway_pid(process.pid)}/root")
         assert (root / env["TIERGATE_LOG_DIR"].lstrip("/") / "requests.db").is_file()
     finally:
-        os.kill(gateway_pid(process.pid), signal.SIGTERM)
+        if process.poll() is None:
+            os.kill(gateway_pid(process.pid), signal.SIGTERM)
         process.wait(timeout=60)
+        shutil.rmtree(stash, ignore_errors=True)
     output = log.read_text()
     refused = [
         line
