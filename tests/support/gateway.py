@@ -12,11 +12,12 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import uvicorn
 import yaml
 
@@ -68,10 +69,20 @@ class RunningGateway:
     scorer: Any
     server: uvicorn.Server
     thread: threading.Thread
+    clients: list[openai.OpenAI] = field(default_factory=list)
+
+    def sdk(self, api_key: str = "unused") -> openai.OpenAI:
+        """The OpenAI SDK on this gateway, closed when it stops: an unclosed client's sockets
+        reach the garbage collector later, whose ResourceWarning then fails whatever test runs."""
+        client = openai.OpenAI(base_url=self.url, api_key=api_key, max_retries=0)
+        self.clients.append(client)
+        return client
 
     def stop(self) -> None:
         """Stop and wait for shutdown: litellm keeps process-wide clients that the app's
         shutdown closes, and the next test's gateway must not meet them."""
+        for client in self.clients:
+            client.close()
         self.server.should_exit = True
         self.thread.join(timeout=15)
 

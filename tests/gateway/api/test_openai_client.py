@@ -31,7 +31,7 @@ TOOLS = [
 
 
 def client(gw: RunningGateway) -> OpenAI:
-    return OpenAI(base_url=gw.url, api_key="unused", max_retries=0)
+    return gw.sdk()
 
 
 def test_easy_prompt_goes_small_with_route_headers_and_cost(

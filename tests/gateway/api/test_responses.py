@@ -36,7 +36,7 @@ CALL = {
 
 
 def client(gw: RunningGateway) -> OpenAI:
-    return OpenAI(base_url=gw.url, api_key="unused", max_retries=0)
+    return gw.sdk()
 
 
 @pytest.fixture

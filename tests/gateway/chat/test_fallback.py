@@ -18,7 +18,7 @@ HARD = [{"role": "user", "content": "HARD: design a compiler"}]
 
 
 def client(gw: RunningGateway) -> OpenAI:
-    return OpenAI(base_url=gw.url, api_key="unused", max_retries=0)
+    return gw.sdk()
 
 
 def test_failed_small_deployment_falls_back_to_large(

@@ -49,24 +49,24 @@ def routed(
 
 
 def test_easy_and_hard_prompts_take_different_tiers(routed: str, trained: Router) -> None:
-    client = OpenAI(base_url=routed + "/v1", api_key="unused", max_retries=0)
-    easy = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": EASY}]
-    )
-    hard = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[{"role": "user", "content": HARD}]
-    )
-    assert easy.headers["x-tiergate-route"] == "small"
-    assert hard.headers["x-tiergate-route"] == "large"
-    threshold = trained.threshold_for_fraction(0.5)
-    assert (
-        float(easy.headers["x-tiergate-score"])
-        < threshold
-        <= float(hard.headers["x-tiergate-score"])
-    )
-    # The header carries the router's own score for that conversation.
-    direct = trained.score([[{"role": "user", "content": HARD}]])[0]
-    assert float(hard.headers["x-tiergate-score"]) == pytest.approx(direct, abs=1e-4)
+    with OpenAI(base_url=routed + "/v1", api_key="unused", max_retries=0) as client:
+        easy = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": EASY}]
+        )
+        hard = client.chat.completions.with_raw_response.create(
+            model="auto", messages=[{"role": "user", "content": HARD}]
+        )
+        assert easy.headers["x-tiergate-route"] == "small"
+        assert hard.headers["x-tiergate-route"] == "large"
+        threshold = trained.threshold_for_fraction(0.5)
+        assert (
+            float(easy.headers["x-tiergate-score"])
+            < threshold
+            <= float(hard.headers["x-tiergate-score"])
+        )
+        # The header carries the router's own score for that conversation.
+        direct = trained.score([[{"role": "user", "content": HARD}]])[0]
+        assert float(hard.headers["x-tiergate-score"]) == pytest.approx(direct, abs=1e-4)
 
 
 def test_policies_get_thresholds_from_the_calibration(routed: str, trained: Router) -> None:

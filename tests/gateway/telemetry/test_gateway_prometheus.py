@@ -78,7 +78,7 @@ def abandon_stream(gateway: RunningGateway, chunks: int = 3) -> None:
 
 def send_traffic(gateway: RunningGateway, small: FakeUpstream, large: FakeUpstream) -> int:
     """Every kind of request the dashboard shows; returns how many the gateway accepted."""
-    client = openai.OpenAI(base_url=gateway.url, api_key="unused", max_retries=0)
+    client = gateway.sdk()
     sent = 0
     for messages in (EASY, EASY, EASY, HARD, HARD):
         client.chat.completions.create(model="auto", messages=messages)
