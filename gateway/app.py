@@ -153,7 +153,10 @@ def create_app(
         batcher = BatchingScorer(scorer, settings.router_max_batch, classifier)
         http = httpx.AsyncClient()
         breakers = Breakers(config.deployments)
-        quota = Quota(build_store(config.redis_url), on_error=config.limits.on_redis_error)
+        quota = Quota(
+            build_store(config.redis_url, config.limits.redis_timeout_s),
+            on_error=config.limits.on_redis_error,
+        )
         attempts = Attempts(live, breakers, concurrency, quota)
         planner = Planner(config, policies, balancer, batcher, quota)
         quality = next((s.quality for s in telemetry.sinks if isinstance(s, GatewayMetrics)), None)

@@ -154,8 +154,8 @@ class RedisCounters:
         await self._redis.aclose()
 
 
-def build_store(redis_url: str | None) -> CounterStore:
+def build_store(redis_url: str | None, timeout_s: float = 0.25) -> CounterStore:
     """Redis when a URL is configured, this process's memory otherwise."""
     if redis_url:
-        return RedisCounters(redis_url)
+        return RedisCounters(redis_url, timeout_s=timeout_s)
     return MemoryCounters()

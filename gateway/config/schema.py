@@ -83,6 +83,9 @@ class Limits(Strict):
     """Completion tokens held against a key's tpm and budget when the request sets no max."""
     on_redis_error: Literal["open", "closed"] = "open"
     """Redis unreachable: let requests through uncounted (open) or refuse them with 503."""
+    redis_timeout_s: float = Field(0.25, gt=0)
+    """How long one counter operation (connecting included) may wait for Redis before it counts
+    as unreachable: short, since every request waits for it."""
     metrics_require_key: bool = False
 
 

@@ -33,6 +33,9 @@ def shared(small: FakeUpstream, large: FakeUpstream, redis_url: str, **key: Any)
     cfg = config(small.url, large.url)
     cfg["keys"] = [{"id": "shared", "key_sha256": hashlib.sha256(KEY.encode()).hexdigest(), **key}]
     cfg["redis_url"] = redis_url
+    # The limits must hold exactly here: a burst on two busy cores may take Redis longer than
+    # the default 0.25 s, and the gateway would then fail open (by design) and admit one more.
+    cfg["limits"] = {**cfg.get("limits", {}), "redis_timeout_s": 5.0}
     return cfg
 
 
