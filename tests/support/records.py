@@ -3,6 +3,7 @@ one, the log on disk."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 import threading
@@ -17,6 +18,7 @@ from gateway.access.quota import Quota
 from gateway.chat.ledger import Ledger
 from gateway.config import Price
 from gateway.telemetry.record import RequestRecord, Telemetry
+from gateway.telemetry.requestlog import RequestLog
 
 _ids = itertools.count()
 
@@ -118,3 +120,26 @@ def row_count(db: Path) -> int:
         return 0
     finally:
         conn.close()
+
+
+async def loop_gaps_while_recording(log: RequestLog, ticks: int, records: int = 500) -> list[float]:
+    """Record `records` rows into `log` (one every half millisecond) while a ticker sleeps 5 ms
+    `ticks` times: the gaps between its wake-ups. A writer that blocks the event loop shows as
+    a gap as long as its write."""
+    gaps: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        for _ in range(ticks):
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    async def producer() -> None:
+        for _ in range(records):
+            log.record(make_record())
+            await asyncio.sleep(0.0005)
+
+    await asyncio.gather(ticker(), producer())
+    return gaps

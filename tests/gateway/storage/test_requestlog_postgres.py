@@ -17,7 +17,7 @@ from gateway.storage import Database
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.requestlog import COLUMN_NAMES, RequestLog
 from tests.support.postgres import PostgresServer, count
-from tests.support.records import make_record
+from tests.support.records import loop_gaps_while_recording, make_record
 from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
@@ -89,23 +89,8 @@ async def test_a_slow_postgres_drops_counted_rows_and_never_blocks_the_loop(
     await log.flush()  # connected
     locker = psycopg.connect(postgres_url)
     locker.execute("LOCK TABLE requests IN ACCESS EXCLUSIVE MODE")  # held until rollback
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = time.perf_counter()
-        for _ in range(100):
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    async def producer() -> None:
-        for _ in range(500):
-            log.record(make_record())
-            await asyncio.sleep(0.0005)
-
     try:
-        await asyncio.gather(ticker(), producer())
+        gaps = await loop_gaps_while_recording(log, ticks=100)
     finally:
         locker.rollback()
         locker.close()

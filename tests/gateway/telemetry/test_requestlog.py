@@ -16,7 +16,7 @@ from gateway.storage import StorageError
 from gateway.telemetry.prometheus import GatewayMetrics
 from gateway.telemetry.record import RequestRecord
 from gateway.telemetry.requestlog import COLUMN_NAMES, DB_FILENAME, RequestLog, SqliteWriter
-from tests.support.records import make_record
+from tests.support.records import loop_gaps_while_recording, make_record
 
 
 def rows(path: Path) -> list[sqlite3.Row]:
@@ -171,22 +171,7 @@ async def test_a_slow_disk_does_not_slow_the_event_loop(tmp_path: Path) -> None:
     """While the writer sleeps 200 ms per batch, the loop keeps ticking every few milliseconds."""
     path = tmp_path / DB_FILENAME
     log = RequestLog(SlowWriter(SqliteWriter(path), delay_s=0.2), queue_size=50)
-    gaps: list[float] = []
-
-    async def ticker() -> None:
-        last = time.perf_counter()
-        for _ in range(50):
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
-
-    async def producer() -> None:
-        for _ in range(500):
-            log.record(make_record())
-            await asyncio.sleep(0.0005)
-
-    await asyncio.gather(ticker(), producer())
+    gaps = await loop_gaps_while_recording(log, ticks=50)
     # A blocked loop would show a gap of at least one 200 ms write.
     assert max(gaps) < 0.15, max(gaps)
     assert log.dropped > 0
