@@ -168,23 +168,29 @@ class Router:
     @property
     def info(self) -> dict[str, Any]:
         """JSON-safe metadata for ``/v1/models``: name, format, encoder, features, training."""
-        training = self.artifact.training
         return {
-            "name": self.artifact.name,
-            "format_version": FORMAT_VERSION,
-            "encoder": self.artifact.encoder_name,
-            "encoder_runtime": self.encoder.runtime,
+            **artifact_info(self.artifact, self.encoder),
             "encoder_precision": self.encoder.precision,
-            "encoder_max_length": effective_length(
-                self.artifact.encoder_max_length, self.encoder.max_seq_length
-            ),
             "embedding_dimension": self.artifact.encoder_dimension,
-            "features": list(self.artifact.features),
-            "label": self.artifact.label,
-            "training": {
-                k: training[k] for k in ("examples", "sources", "C", "calibration") if k in training
-            },
         }
+
+
+def artifact_info(artifact: Artifact, encoder: Encoder) -> dict[str, Any]:
+    """What the router and the verifier say of a loaded artifact: name, format, encoder, the
+    length it reads, features, label and a summary of its training."""
+    training = artifact.training
+    return {
+        "name": artifact.name,
+        "format_version": FORMAT_VERSION,
+        "encoder": artifact.encoder_name,
+        "encoder_runtime": encoder.runtime,
+        "encoder_max_length": effective_length(artifact.encoder_max_length, encoder.max_seq_length),
+        "features": list(artifact.features),
+        "label": artifact.label,
+        "training": {
+            k: training[k] for k in ("examples", "sources", "C", "calibration") if k in training
+        },
+    }
 
 
 def readable(text: str, chars: int) -> str:

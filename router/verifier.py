@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from router.artifact import FORMAT_VERSION, Artifact, load_artifact
+from router.artifact import Artifact, load_artifact
 from router.conversation import Conversation, ConversationError, Item, to_conversation
-from router.encoder import Encoder, effective_length, load_encoder
+from router.encoder import Encoder, load_encoder
 from router.errors import RouterError
+from router.model import artifact_info
 from router.verifier_features import featurize_answers
 
 VERIFIER_FILE = "verifier.json"
@@ -83,21 +84,7 @@ class Verifier:
     @property
     def info(self) -> dict[str, Any]:
         """JSON-safe metadata: name, format, encoder, features, training summary."""
-        training = self.artifact.training
-        return {
-            "name": self.artifact.name,
-            "format_version": FORMAT_VERSION,
-            "encoder": self.artifact.encoder_name,
-            "encoder_runtime": self.encoder.runtime,
-            "encoder_max_length": effective_length(
-                self.artifact.encoder_max_length, self.encoder.max_seq_length
-            ),
-            "features": list(self.artifact.features),
-            "label": self.artifact.label,
-            "training": {
-                k: training[k] for k in ("examples", "sources", "C", "calibration") if k in training
-            },
-        }
+        return artifact_info(self.artifact, self.encoder)
 
 
 def load_verifier_artifact(artifact_dir: str | Path | None = None) -> Artifact:
