@@ -101,8 +101,12 @@ def contaminated(directory: Path) -> set[str]:
     return prompts
 
 
-def _read_outcome_csv(path: Path) -> tuple[list[str], list[tuple[str, dict[str, float]]]]:
-    """Rows of a RouteLLM CSV: models are the non-``*_response`` columns."""
+def read_outcome_csv(
+    path: Path, *, answers: bool = False
+) -> tuple[list[str], list[tuple[str, dict[str, float]]], list[dict[str, str]]]:
+    """Rows of a RouteLLM CSV: models are the non-``*_response`` columns. Returns the models,
+    (prompt, outcome per model) rows and, with ``answers``, each row's answer per model (the
+    ``<model>_response`` columns, then required; else empty dicts)."""
     try:
         handle = path.open(encoding="utf-8", newline="")
     except OSError as exc:
@@ -117,7 +121,12 @@ def _read_outcome_csv(path: Path) -> tuple[list[str], list[tuple[str, dict[str, 
                 1,
                 f"header {header!r}; expected 'prompt' and exactly two model outcome columns",
             )
+        if answers and any(f"{m}_response" not in header for m in models):
+            raise DataError(
+                path, 1, f"header {header!r}; expected a '<model>_response' column for each model"
+            )
         rows = []
+        texts: list[dict[str, str]] = []
         for row in reader:
             line = reader.line_num
             outcomes = {}
@@ -129,10 +138,11 @@ def _read_outcome_csv(path: Path) -> tuple[list[str], list[tuple[str, dict[str, 
                     )
                 outcomes[model] = value
             rows.append((row["prompt"] or "", outcomes))
-    return models, rows
+            texts.append({m: row[f"{m}_response"] for m in models} if answers else {})
+    return models, rows, texts
 
 
-def _weak_strong(path: Path, rows: list[tuple[Any, dict[str, float]]]) -> tuple[str, str]:
+def weak_strong(path: Path, rows: list[tuple[Any, dict[str, float]]]) -> tuple[str, str]:
     """Name the weak and the strong model of a two-model file: the lower mean outcome is weak."""
     models = sorted({m for _, outcomes in rows for m in outcomes})
     if len(models) != 2 or not rows:
@@ -146,10 +156,10 @@ def _from_csvs(paths: list[Path], directory: Path, source: str, family: str) -> 
     dropped = contaminated(directory)
     rows: list[tuple[str, dict[str, float]]] = []
     for path in paths:
-        rows += _read_outcome_csv(path)[1]
+        rows += read_outcome_csv(path)[1]
     if not rows:
         raise DataError(directory, None, "no rows; expected RouteLLM outcome CSVs")
-    weak, strong = _weak_strong(directory, rows)
+    weak, strong = weak_strong(directory, rows)
     return [
         Example(((("user", prompt)),), o[weak], o[strong], source, family)
         for prompt, o in rows
@@ -205,7 +215,7 @@ def load_mt_bench(directory: Path) -> list[Example]:
         if found:
             answers[(model, qid)] = found.group(1).strip()
     complete = [(k, v) for k, v in sorted(scores.items()) if len(v) == 2]
-    weak, strong = _weak_strong(jpath, complete)
+    weak, strong = weak_strong(jpath, complete)
     dropped = contaminated(directory)
     examples = []
     for (qid, turn), outcomes in complete:

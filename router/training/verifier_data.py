@@ -15,7 +15,6 @@ so its own answers teach nothing and are left out). Each AlpacaEval instruction 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 from router.conversation import Conversation
 from router.errors import DataError
 from router.training.data import conversation_of, outcome, read_jsonl
-from router.training.sources import contaminated
+from router.training.sources import contaminated, read_outcome_csv, weak_strong
 
 ALPACAEVAL_STRONG = "gpt4_1106_preview"
-_BOOL = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
 
 
 @dataclass(frozen=True)
@@ -117,41 +115,13 @@ def load_answer_jsonl(path: str | Path, default_source: str | None = None) -> li
 def load_gsm8k_answers(directory: Path) -> list[AnswerExample]:
     """RouteLLM GSM8K: both models' answers; the weak model's rows carry the strong's outcome."""
     path = directory / "gsm8k_responses.csv"
-    try:
-        handle = path.open(encoding="utf-8", newline="")
-    except OSError as exc:
-        raise DataError(path, None, f"cannot read ({exc.strerror}); expected a CSV") from None
-    with handle:
-        reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        models = [c for c in header if c != "prompt" and not c.endswith("_response") and c]
-        if (
-            "prompt" not in header
-            or len(models) != 2
-            or any(f"{m}_response" not in header for m in models)
-        ):
-            raise DataError(
-                path,
-                1,
-                f"header {header!r}; expected 'prompt', two model outcome columns and a "
-                "'<model>_response' column for each",
-            )
-        rows = []
-        for row in reader:
-            values = {m: _BOOL.get(str(row.get(m, "")).strip().lower()) for m in models}
-            for model, value in values.items():
-                if value is None:
-                    raise DataError(
-                        path, reader.line_num, f"{model!r} is {row.get(model)!r}; expected a bool"
-                    )
-            rows.append((row["prompt"] or "", values, {m: row[f"{m}_response"] for m in models}))
-    if not rows:
+    _, outcomes, texts = read_outcome_csv(path, answers=True)
+    if not outcomes:
         raise DataError(path, None, "no rows; expected the RouteLLM GSM8K responses")
-    means = {m: sum(float(v[m] or 0.0) for _, v, _ in rows) / len(rows) for m in models}
-    weak, strong = sorted(models, key=lambda m: (means[m], m))
+    weak, strong = weak_strong(path, outcomes)
     dropped = contaminated(directory)
     examples = []
-    for prompt, values, answers in rows:
+    for (prompt, values), answers in zip(outcomes, texts, strict=True):
         if prompt.strip() in dropped:
             continue
         conversation: Conversation = (("user", prompt),)
@@ -161,11 +131,11 @@ def load_gsm8k_answers(directory: Path) -> list[AnswerExample]:
                 AnswerExample(
                     conversation,
                     answers[model],
-                    float(values[model] or 0.0),
+                    values[model],
                     "routellm/gsm8k",
                     model,
                     group,
-                    float(values[strong] or 0.0) if model == weak else None,
+                    values[strong] if model == weak else None,
                 )
             )
     return examples
