@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.access.quota import Quota, Ticket
-from gateway.chat.ledger import Failures
+from gateway.chat.ledger import Failures, Ledger
 from gateway.chat.stream import StreamRelay
 from gateway.protocol.errors import GatewayError, retry_after_header
 from gateway.protocol.openai import JSON
@@ -75,6 +75,15 @@ class Exhausted(GatewayError):
     ) -> None:
         super().__init__(status, message, code=code, headers=headers)
         self.failures = failures
+
+
+def finish_failed(ledger: Ledger, error: GatewayError) -> None:
+    """Close `ledger` for a request that ends with `error`: what each candidate did first, when
+    none answered, then the error the client gets."""
+    if isinstance(error, Exhausted):
+        ledger.exhausted(error.failures)
+    ledger.failed(error)
+    ledger.finish()
 
 
 class Attempts:
@@ -257,8 +266,7 @@ def exhausted(failures: Failures) -> Exhausted:
         return Exhausted(
             failures,
             429,
-            f"every deployment is rate limited ({tried}); retry after "
-            f"{headers['retry-after']}s",
+            f"every deployment is rate limited ({tried}); retry after {headers['retry-after']}s",
             code="rate_limit_exceeded",
             headers=headers,
         )

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from gateway.access.keys import ApiKey, authorize
 from gateway.access.quota import Quota, Ticket
-from gateway.chat.attempt import Attempts, Exhausted
+from gateway.chat.attempt import Attempts, finish_failed
 from gateway.chat.ledger import Ledger
 from gateway.chat.service import Outcome
 from gateway.config import GatewayConfig, Price
@@ -72,10 +72,7 @@ class EmbeddingsService:
             ledger.usage(price, prompt, 0, estimated=not reported)
             ledger.finish()
         except GatewayError as exc:
-            if isinstance(exc, Exhausted):
-                ledger.exhausted(exc.failures)
-            ledger.failed(exc)
-            ledger.finish()
+            finish_failed(ledger, exc)
             exc.headers.setdefault("x-request-id", ledger.request_id)
             raise
         except asyncio.CancelledError:

@@ -20,7 +20,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol
 
-from gateway.chat.attempt import Exhausted
+from gateway.chat.attempt import finish_failed
 from gateway.chat.ledger import Ledger
 from gateway.chat.stream import DONE, StreamRelay, sse
 from gateway.protocol.errors import GatewayError, envelope
@@ -144,11 +144,7 @@ class HeldStream:
             yield chunk
 
     def _failed(self, exc: GatewayError) -> None:
-        ledger = self._ledger
-        if isinstance(exc, Exhausted):
-            ledger.exhausted(exc.failures)
-        ledger.failed(exc)
-        ledger.finish()
+        finish_failed(self._ledger, exc)
 
     async def close(self) -> None:
         await self._events.aclose()

@@ -25,7 +25,7 @@ from gateway.access.allowance import StreamAllowance
 from gateway.access.keys import ApiKey
 from gateway.access.quota import Quota
 from gateway.access.request_limits import check_request
-from gateway.chat.attempt import Answer, Attempts, Exhausted, fallback_header
+from gateway.chat.attempt import Answer, Attempts, Exhausted, fallback_header, finish_failed
 from gateway.chat.escalation import Decided, Escalation, Escalator, answer_text, answers_of
 from gateway.chat.held import (
     KEEPALIVE_S,
@@ -125,10 +125,7 @@ class ChatService:
                 return await self._stream(plan, wire, request, ledger)
             return await self._complete(plan, wire, request, ledger)
         except GatewayError as exc:
-            if isinstance(exc, Exhausted):
-                ledger.exhausted(exc.failures)
-            ledger.failed(exc)
-            ledger.finish()
+            finish_failed(ledger, exc)
             exc.headers.setdefault("x-request-id", ledger.request_id)
             if ledger.record.decision_reason is not None:
                 exc.headers.setdefault("x-tiergate-reason", ledger.record.decision_reason)
