@@ -3,6 +3,7 @@ three-source mix, and where the shared routing data is."""
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 from collections.abc import Sequence
@@ -63,3 +64,14 @@ def synthetic(n_per_source: int = 40) -> list[Example]:
             hard = rng.random() < p_hard
             examples.append(Example((("user", text),), 0.0 if hard else 1.0, 1.0, source, source))
     return examples
+
+
+def run_router(argv: list[str]) -> int:
+    """`tiergate router ARGV...` in this process: the command's exit code."""
+    from router.training import cli
+
+    parser = argparse.ArgumentParser(prog="tiergate")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["router", *argv])
+    code: int = args.func(args)
+    return code

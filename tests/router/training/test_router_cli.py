@@ -9,15 +9,7 @@ from pathlib import Path
 import pytest
 
 from router.training import cli
-from tests.support.routerdata import write_jsonl
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tiergate")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["router", *argv])
-    code: int = args.func(args)
-    return code
+from tests.support.routerdata import run_router, write_jsonl
 
 
 def test_import_is_light() -> None:
@@ -88,7 +80,9 @@ def test_score_writes_one_line_per_input_line(
         ],
     )
     out = tmp_path / "out.jsonl"
-    assert run(["score", "--input", str(inp), "--output", str(out), "--batch-size", "2"]) == 0
+    assert (
+        run_router(["score", "--input", str(inp), "--output", str(out), "--batch-size", "2"]) == 0
+    )
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 3 and all(set(r) == {"p_strong"} for r in rows)
     assert all(0.0 <= r["p_strong"] <= 1.0 for r in rows)
@@ -99,7 +93,7 @@ def test_score_bad_input_exits_2_and_writes_nothing(
 ) -> None:
     inp = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "fine"}, {"text": "no prompt"}])
     out = tmp_path / "out.jsonl"
-    assert run(["score", "--input", str(inp), "--output", str(out)]) == 2
+    assert run_router(["score", "--input", str(inp), "--output", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"{inp}:2: missing 'prompt' or 'messages'" in err
     assert not out.exists() and list(tmp_path.iterdir()) == [inp]
@@ -108,7 +102,7 @@ def test_score_bad_input_exits_2_and_writes_nothing(
 def test_train_bad_outcome_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "x", "weak": 2, "strong": 1}])
     out = tmp_path / "artifact"
-    assert run(["train", "--data", str(data), "--out", str(out)]) == 2
+    assert run_router(["train", "--data", str(data), "--out", str(out)]) == 2
     assert f"{data}:1: 'weak' is 2; expected a number in [0, 1]" in capsys.readouterr().err
     assert not out.exists()
 
@@ -118,7 +112,7 @@ def test_eval_refuses_a_foreign_artifact(
 ) -> None:
     (tmp_path / "router.json").write_text('{"format_version": 99}')
     data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "x", "weak": 1, "strong": 1}])
-    assert run(["eval", "--artifact", str(tmp_path), "--data", str(data)]) == 2
+    assert run_router(["eval", "--artifact", str(tmp_path), "--data", str(data)]) == 2
     assert "artifact format version 99" in capsys.readouterr().err
 
 
@@ -126,13 +120,13 @@ def test_train_eval_calibrate_round_trip(
     tmp_path: Path, shared_layout: Path, real_router: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "mine"
-    assert run(["train", "--data", str(shared_layout), "--out", str(out), "--C", "1"]) == 0
+    assert run_router(["train", "--data", str(shared_layout), "--out", str(out), "--C", "1"]) == 0
     doc = json.loads((out / "router.json").read_text())
     assert doc["name"] == "mine" and doc["training"]["examples"] == 11
     curve = tmp_path / "curve.png"
     report = tmp_path / "eval.json"
     assert (
-        run(
+        run_router(
             [
                 "eval",
                 "--artifact",
@@ -155,7 +149,7 @@ def test_train_eval_calibrate_round_trip(
         tmp_path / "traffic.jsonl", [{"prompt": f"question {i}"} for i in range(20)]
     )
     assert (
-        run(
+        run_router(
             [
                 "calibrate",
                 "--artifact",
@@ -173,7 +167,7 @@ def test_train_eval_calibrate_round_trip(
     doc = json.loads((out / "router.json").read_text())
     assert doc["training"]["calibration"]["threshold"] == printed["threshold"]
     assert (
-        run(
+        run_router(
             [
                 "calibrate",
                 "--artifact",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 
 from router.errors import RouterError
 from router.features import featurize, get_feature
-from router.training import cli
 from router.training.data import Example
 from router.training.evaluation import NAIVE, leave_one_source_out
 from router.training.fit import (
@@ -22,15 +20,7 @@ from router.training.fit import (
     source_shares,
     train,
 )
-from tests.support.routerdata import synthetic, write_jsonl
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tiergate")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["router", *argv])
-    code: int = args.func(args)
-    return code
+from tests.support.routerdata import run_router, synthetic, write_jsonl
 
 
 def test_a_source_name_matches_its_sub_sources_only() -> None:
@@ -110,7 +100,7 @@ def test_bad_mix_options_exit_2(
 ) -> None:
     data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "x", "weak": 1, "strong": 1}])
     argv = ["train", "--data", str(data), "--out", str(tmp_path / "a"), option, value]
-    assert run(argv) == 2
+    assert run_router(argv) == 2
     assert f"{option} {value!r}; expected SOURCE=W with W {message}" in capsys.readouterr().err
 
 
@@ -128,21 +118,23 @@ def test_loso_with_a_train_only_set_and_the_mix_options(
     argv = ["loso", "--data", str(shared_layout), "--train-only", str(mine), "--out", str(out)]
     argv += ["--C", "1", "--features", "last_user,length", "--source-share", "mine=0.2"]
     argv += ["--source-effects", "--pooled-mix", "1"]
-    assert run(argv) == 0
+    assert run_router(argv) == 0
     doc = json.loads((out / "loso.json").read_text())
     assert "mine" not in [r["source"] for r in doc["sources"]]
     assert doc["config"]["train_only"] == ["mine"]
     assert doc["config"]["source_shares"] == {"mine": 0.2}
     assert doc["pooled"][0]["ours"]["n"] == 11  # the held-out rows only
-    assert run(["loso", "--data", str(mine), "--train-only", str(mine), "--out", str(out)]) == 2
+    assert (
+        run_router(["loso", "--data", str(mine), "--train-only", str(mine), "--out", str(out)]) == 2
+    )
     assert "also appear in --data" in capsys.readouterr().err
 
 
 def test_common_sense_command_reports_each_half(
     real_router: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(["common-sense"]) == 0
+    assert run_router(["common-sense"]) == 0
     out = capsys.readouterr().out
     assert "AUC of p_strong:" in out and "simple routed to the small tier:" in out
     assert "| demanding | proof |" in out
-    assert run(["common-sense", "--target-strong-fraction", "2"]) == 2
+    assert run_router(["common-sense", "--target-strong-fraction", "2"]) == 2

@@ -3,25 +3,16 @@ real MiniLM (the embedding cache is private to each test)."""
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from router.training import cli, verifier_cli
-from tests.support.routerdata import write_jsonl
+from router.training import verifier_cli
+from tests.support.routerdata import run_router, write_jsonl
 
 QUESTION = "A shop sells {n} apples at $2 each. How much money does it make?"
-
-
-def run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="tiergate")
-    cli.register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["router", *argv])
-    code: int = args.func(args)
-    return code
 
 
 def answer_rows(count: int = 24) -> list[dict[str, Any]]:
@@ -58,7 +49,7 @@ def test_train_then_verify_in_input_order(
 ) -> None:
     data = write_jsonl(tmp_path / "answers.jsonl", answer_rows())
     out = tmp_path / "mine"
-    assert run(["train-verifier", "--data", str(data), "--out", str(out), "--C", "1"]) == 0
+    assert run_router(["train-verifier", "--data", str(data), "--out", str(out), "--C", "1"]) == 0
     doc = json.loads((out / "verifier.json").read_text())
     assert doc["name"] == "mine" and doc["label"] == "answer_unacceptable"
     assert doc["training"]["examples"] == 24 and doc["checksum"].startswith("sha256:")
@@ -75,7 +66,7 @@ def test_train_then_verify_in_input_order(
     )
     scores = tmp_path / "scores.jsonl"
     argv = ["verify", "--input", str(inp), "--output", str(scores), "--artifact", str(out)]
-    assert run([*argv, "--batch-size", "2"]) == 0
+    assert run_router([*argv, "--batch-size", "2"]) == 0
     rows = [json.loads(line) for line in scores.read_text().splitlines()]
     assert len(rows) == 3 and all(set(r) == {"p_escalate"} for r in rows)
     assert rows[0]["p_escalate"] > rows[1]["p_escalate"]
@@ -90,7 +81,7 @@ def test_verify_uses_the_shipped_verifier_by_default(tmp_path: Path, real_router
         ],
     )
     out = tmp_path / "out.jsonl"
-    assert run(["verify", "--input", str(inp), "--output", str(out)]) == 0
+    assert run_router(["verify", "--input", str(inp), "--output", str(out)]) == 0
     good, bad = (json.loads(line)["p_escalate"] for line in out.read_text().splitlines())
     assert 0.0 <= good < bad <= 1.0
 
@@ -100,16 +91,17 @@ def test_bad_input_exits_2_and_writes_nothing(
 ) -> None:
     inp = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "answer": "a"}, {"prompt": "q"}])
     out = tmp_path / "out.jsonl"
-    assert run(["verify", "--input", str(inp), "--output", str(out)]) == 2
+    assert run_router(["verify", "--input", str(inp), "--output", str(out)]) == 2
     assert f"{inp}:2: 'answer' is NoneType" in capsys.readouterr().err
     assert not out.exists()
     data = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "q", "answer": "a", "outcome": 7}])
     target = tmp_path / "artifact"
-    assert run(["train-verifier", "--data", str(data), "--out", str(target)]) == 2
+    assert run_router(["train-verifier", "--data", str(data), "--out", str(target)]) == 2
     assert f"{data}:1: 'outcome' is 7" in capsys.readouterr().err
     assert not target.exists()
     assert (
-        run(["train-verifier", "--data", str(data), "--out", str(target), "--features", "x"]) == 2
+        run_router(["train-verifier", "--data", str(data), "--out", str(target), "--features", "x"])
+        == 2
     )
     assert "unknown answer feature 'x'" in capsys.readouterr().err
 
@@ -123,7 +115,7 @@ def test_eval_verifier_writes_its_tables(
     data = write_jsonl(tmp_path / "answers.jsonl", rows)
     out = tmp_path / "eval"
     argv = ["eval-verifier", "--data", str(data), "--out", str(out), "--C", "1", "--folds", "3"]
-    assert run([*argv, "--model-folds", "2"]) == 0
+    assert run_router([*argv, "--model-folds", "2"]) == 0
     text = (out / "verifier_eval.md").read_text()
     assert "3-fold cross-validation grouped by request" in text and "prompt-only APGR" in text
     doc = json.loads((out / "verifier_eval.json").read_text())
