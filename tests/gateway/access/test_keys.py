@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from openai import AuthenticationError, OpenAI, PermissionDeniedError
+from openai import AuthenticationError, PermissionDeniedError
 
 from gateway.access.keys import KeyRing
 from gateway.config import ConfigError
@@ -56,7 +56,7 @@ def test_missing_and_wrong_keys_are_401_invalid_api_key(gw: Gateway, small: Fake
         assert error["code"] == "invalid_api_key" and error["type"] == "authentication_error"
         assert "sk-nope" not in r.text
     with pytest.raises(AuthenticationError):
-        OpenAI(base_url=gw.url, api_key="sk-nope", max_retries=0).chat.completions.create(
+        gw.running.sdk("sk-nope").chat.completions.create(
             model="auto", messages=[{"role": "user", "content": "hi"}]
         )
     assert not small.history
@@ -76,7 +76,7 @@ def test_a_key_without_the_bearer_prefix_is_told_so(gw: Gateway) -> None:
 
 
 def test_a_valid_key_is_let_in_and_recorded_by_id(gw: Gateway) -> None:
-    c = OpenAI(base_url=gw.url, api_key=TEAM_KEY, max_retries=0)
+    c = gw.running.sdk(TEAM_KEY)
     c.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
     r = gw.post(chat(), headers={"x-api-key": ADMIN_KEY})
     assert r.status_code == 200
@@ -86,7 +86,7 @@ def test_a_valid_key_is_let_in_and_recorded_by_id(gw: Gateway) -> None:
 def test_a_scoped_key_gets_403_outside_its_scope(
     gw: Gateway, small: FakeUpstream, large: FakeUpstream
 ) -> None:
-    c = OpenAI(base_url=gw.url, api_key=SCOPED_KEY, max_retries=0)
+    c = gw.running.sdk(SCOPED_KEY)
     msgs: Any = [{"role": "user", "content": "hi"}]
     with pytest.raises(PermissionDeniedError) as denied:
         c.chat.completions.create(model="auto", messages=msgs)
